@@ -1,0 +1,31 @@
+"""Physics constants shared by the whole toolkit (GeV).
+
+The one place masses and widths are written down; :mod:`nuanalysis` and
+:mod:`unfolding` import them from here so that the numba kernels, the
+generator and the reports never disagree.
+
+Sources: PDG 2024 (particle masses); the ν-Flows paper (eq. 3 uses
+m_W = 80.38 GeV); the ATLAS dilepton Neutrino Weighting configurations quoted
+in DESIGN.md (m_t = 172.5, m_W = 80.4, m_b = 4.5 GeV).
+"""
+
+W_MASS = 80.38
+"""W boson mass used by the m_W quadratic constraint (ν-Flows paper, eq. 3)."""
+
+W_WIDTH = 2.085
+"""W boson total width (PDG)."""
+
+TOP_MASS = 172.5
+"""Default top-quark mass: generator default and the mass assumption of NW and the ellipse."""
+
+TOP_WIDTH = 1.42
+"""Top-quark total width (PDG)."""
+
+W_MASS_NW = 80.4
+"""W mass assumed by the Neutrino Weighting and ellipse presets (AnalysisTop, NeutrinoWeighter)."""
+
+B_MASS = 4.5
+"""b-quark mass assumed by the analytic methods for b-jets (AnalysisTop, NeutrinoWeighter)."""
+
+ELECTRON_MASS = 0.000511
+MUON_MASS = 0.10566

@@ -1,0 +1,3 @@
+"""Importing this module registers every built-in method. Add new method modules here."""
+
+from nuanalysis.methods import truth  # noqa: F401

@@ -1,0 +1,16 @@
+"""The ``truth`` method: the generator's neutrinos, the reference every other method is compared to."""
+
+from __future__ import annotations
+
+from nuanalysis.errors import InputError
+from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.padded import PaddedEvents
+
+import numpy as np
+
+
+@register("truth", channels=("semileptonic", "dilepton"), description="generator-level neutrinos")
+def truth_neutrinos(events: PaddedEvents) -> NeutrinoResult:
+    if events.truth_nu is None:
+        raise InputError("method 'truth' needs the truth_nu_* branches, which this input lacks")
+    return NeutrinoResult(events.truth_nu.copy(), np.ones(len(events), dtype=bool))

@@ -1,0 +1,1 @@
+"""Response matrices and SVD unfolding; independent of :mod:`nuanalysis` (hist objects or arrays in, arrays out)."""
