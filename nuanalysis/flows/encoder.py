@@ -1,0 +1,117 @@
+"""What ν-Flows and ν-FF share: scalers, event encoder, feature definitions (paper Fig. 3, 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from nuanalysis.errors import ModelError
+from nuanalysis.flows.deepset import DeepSetEncoder
+from nuanalysis.flows.features import (
+    JET_FEATURES,
+    LEPTON_FEATURES,
+    MET_FEATURES,
+    MISC_FEATURES,
+    TARGET_FEATURES,
+    EventFeatures,
+    Standardiser,
+    feature_definitions,
+)
+from nuanalysis.flows.presets import ARCHITECTURE_KEYS, DEFAULT_ENCODER
+from nuanalysis.flows.transformer import TransformerEncoderNet
+from nuanalysis.padded import CHANNELS, N_LEPTONS, N_NEUTRINOS
+
+
+def build_encoder(
+    channel: str, kind: str, hp: dict, out_features: int, embedding_layers: int
+) -> nn.Module:
+    """The Deep Set (ν-Flows) or transformer (ν²-Flows) encoder for ``channel``'s features.
+
+    ``out_features`` and ``embedding_layers`` size the final Embedding Network:
+    the flow context (2 hidden layers), or ν-FF's prediction (4 hidden layers, §3.3).
+    """
+    n_lepton_features = len(LEPTON_FEATURES[channel])
+    event_features = len(MET_FEATURES) + N_LEPTONS[channel] * n_lepton_features + len(MISC_FEATURES)
+    if kind == "deepset":
+        return DeepSetEncoder(
+            event_features,
+            len(JET_FEATURES),
+            out_features,
+            hp["hidden_features"],
+            hp["hidden_layers"],
+            hp["deepset_features"],
+            hp["deepset_heads"],
+            embedding_layers,
+        )
+    if kind == "transformer":
+        return TransformerEncoderNet(
+            n_lepton_features,
+            len(JET_FEATURES),
+            len(MET_FEATURES),
+            len(MISC_FEATURES),
+            event_features,
+            out_features,
+            width=hp["transformer_width"],
+            heads=hp["transformer_heads"],
+            layers=hp["transformer_layers"],
+            class_attention_layers=hp["class_attention_layers"],
+            hidden_features=hp["hidden_features"],
+            hidden_layers=hp["hidden_layers"],
+            embedding_layers=embedding_layers,
+        )
+    raise ModelError(f"unknown encoder {kind!r}; choose 'deepset' or 'transformer'")
+
+
+class EventModel(nn.Module):
+    """Base of the trained models: channel, hyper-parameters, scalers and the event encoder.
+
+    Subclasses set ``model_type``, the encoder's output size and depth, and
+    ``loss(features, targets)`` (the training objective on unscaled torch inputs).
+    ``config()`` is everything needed to rebuild the model before loading weights.
+    """
+
+    model_type = ""
+
+    def __init__(
+        self,
+        channel: str,
+        hyper_parameters: dict,
+        encoder: str | None,
+        out_features: int,
+        embedding_layers: int,
+    ) -> None:
+        super().__init__()
+        if channel not in CHANNELS:
+            raise ModelError(f"unknown channel {channel!r}; choose one of {', '.join(CHANNELS)}")
+        self.channel = channel
+        self.encoder_kind = encoder or DEFAULT_ENCODER[channel]
+        self.hyper_parameters = {k: hyper_parameters[k] for k in ARCHITECTURE_KEYS}
+        self.n_neutrinos = N_NEUTRINOS[channel]
+        self.n_targets = len(TARGET_FEATURES) * self.n_neutrinos
+        self.standardiser = Standardiser(len(LEPTON_FEATURES[channel]), self.n_targets)
+        self.encoder = build_encoder(
+            channel, self.encoder_kind, self.hyper_parameters, out_features, embedding_layers
+        )
+        self.metadata: dict = {}
+        self.source = "in memory"
+
+    def config(self) -> dict:
+        return {
+            "channel": self.channel,
+            "model_type": self.model_type,
+            "encoder": self.encoder_kind,
+            "hyper_parameters": dict(self.hyper_parameters),
+            "features": {k: list(v) for k, v in feature_definitions(self.channel).items()},
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def fit_scalers(self, features: EventFeatures, targets: np.ndarray) -> None:
+        self.standardiser.fit(features, targets)
+
+    def encode(self, features: EventFeatures) -> torch.Tensor:
+        """Encoder output (flow context, or ν-FF prediction) for torch (unscaled) ``features``."""
+        return self.encoder(self.standardiser.features(features))

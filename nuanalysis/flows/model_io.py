@@ -1,0 +1,153 @@
+"""Saving and loading trained models: one ``.pt`` file holds weights, scalers and provenance.
+
+The file is a plain dictionary (loadable with ``torch.load(weights_only=True)``):
+``format_version``, ``config`` (channel, model type, encoder, hyper-parameters,
+feature definitions), ``state_dict`` (weights and the fitted scalers) and
+``metadata`` (preset, package version, command line, training summary).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+import nuanalysis
+from nuanalysis.errors import ModelError
+from nuanalysis.flows.encoder import EventModel
+from nuanalysis.flows.features import feature_definitions
+from nuanalysis.flows.flow import NeutrinoFlowModel
+from nuanalysis.flows.regression import NeutrinoRegressionModel
+
+FORMAT_VERSION = 1
+"""Bumped whenever a change makes older model files unreadable."""
+
+MODEL_TYPES: dict[str, type[EventModel]] = {
+    "flow": NeutrinoFlowModel,
+    "ff": NeutrinoRegressionModel,
+}
+
+SHIPPED_FILES = {"flow": "model_{channel}.pt", "ff": "ff_{channel}.pt"}
+
+
+def build_model(
+    model_type: str, channel: str, hyper_parameters: dict, encoder: str | None = None
+) -> EventModel:
+    """A fresh, untrained model of ``model_type`` ('flow' or 'ff')."""
+    if model_type not in MODEL_TYPES:
+        raise ModelError(f"unknown model type {model_type!r}; choose 'flow' or 'ff'")
+    return MODEL_TYPES[model_type](channel, hyper_parameters, encoder)
+
+
+def shipped_model_path(channel: str, model_type: str = "flow") -> Path:
+    """Path of the pretrained model inside the package (nuanalysis/data/)."""
+    name = SHIPPED_FILES[model_type].format(channel=channel)
+    return Path(str(resources.files("nuanalysis") / "data" / name))
+
+
+def save_model(model: EventModel, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write ``model`` (weights, scalers, config) and ``metadata`` to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "package_version": nuanalysis.__version__,
+        "config": model.config(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": dict(metadata or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_model_file(path: str | Path) -> dict:
+    """The raw dictionary of a model file, with clear errors for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ModelError(f"{path} is not a readable nuanalysis model file: {error}") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise ModelError(f"{path} is not a nuanalysis model file (no format_version)")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise ModelError(
+            f"model {path} has file format {payload['format_version']} (written by nuanalysis "
+            f"{payload.get('package_version', '?')}); this nuanalysis {nuanalysis.__version__} "
+            f"reads format {FORMAT_VERSION}: retrain it with `nuanalysis train`"
+        )
+    return payload
+
+
+def load_model(
+    path: str | Path,
+    channel: str | None = None,
+    model_type: str | None = None,
+    device: str | torch.device = "cpu",
+) -> EventModel:
+    """Load a model file, refusing one made for another channel or model type."""
+    payload = read_model_file(path)
+    config = payload["config"]
+    check_model_config(config, str(path), channel, model_type)
+    if {k: tuple(v) for k, v in config["features"].items()} != feature_definitions(
+        config["channel"]
+    ):
+        raise ModelError(
+            f"model {path} was trained on other input features than this nuanalysis "
+            f"{nuanalysis.__version__} computes: retrain it"
+        )
+    model = build_model(
+        config["model_type"], config["channel"], config["hyper_parameters"], config["encoder"]
+    )
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise ModelError(f"model {path} does not match its own architecture: {error}") from None
+    model.metadata = payload["metadata"]
+    model.source = str(path)
+    return model.to(device).eval()
+
+
+def check_model_config(
+    config: dict, name: str, channel: str | None, model_type: str | None
+) -> None:
+    if channel is not None and config["channel"] != channel:
+        raise ModelError(
+            f"model {name} was trained on {config['channel']} events and cannot reconstruct "
+            f"{channel} events; pass a {channel} model"
+        )
+    if model_type is not None and config["model_type"] != model_type:
+        raise ModelError(
+            f"model {name} is a {config['model_type']!r} model, "
+            f"but a {model_type!r} model is needed"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_load(path: str, mtime: float) -> EventModel:
+    return load_model(path)
+
+
+def resolve_model(
+    model: EventModel | str | Path | None, channel: str, model_type: str
+) -> EventModel:
+    """A ready model: the one given, loaded from a path, or the package's pretrained one."""
+    if isinstance(model, EventModel):
+        check_model_config(model.config(), getattr(model, "source", "given"), channel, model_type)
+        return model
+    path = Path(model) if model is not None else shipped_model_path(channel, model_type)
+    if model is None and not path.is_file():
+        raise ModelError(
+            f"no pretrained {model_type} model for {channel} events ships with this installation "
+            f"({path}); train one with `nuanalysis train --channel {channel}` and pass model=..."
+        )
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    loaded = _cached_load(str(path.resolve()), path.stat().st_mtime)
+    check_model_config(loaded.config(), str(path), channel, model_type)
+    return loaded

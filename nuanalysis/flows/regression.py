@@ -1,0 +1,39 @@
+"""ν-FF: the regression baseline of the ν-Flows paper (§3.3, Fig. 4).
+
+The same encoder as the flow, but its Embedding Network has four hidden
+layers and outputs the standardised ``(p_x, p_y, η)`` of each neutrino
+directly; trained with the Smooth-L1 loss on the same data, optimiser,
+schedule, clipping and early stopping as the flow.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional
+
+from nuanalysis.flows.encoder import EventModel
+from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
+from nuanalysis.padded import N_NEUTRINOS
+
+
+class NeutrinoRegressionModel(EventModel):
+    """Deterministic point estimate of the neutrino momenta."""
+
+    model_type = "ff"
+
+    def __init__(self, channel: str, hyper_parameters: dict, encoder: str | None = None) -> None:
+        super().__init__(
+            channel,
+            hyper_parameters,
+            encoder,
+            out_features=len(TARGET_FEATURES) * N_NEUTRINOS[channel],
+            embedding_layers=hyper_parameters["regression_layers"],
+        )
+
+    def loss(self, features: EventFeatures, targets: torch.Tensor) -> torch.Tensor:
+        """Smooth-L1 loss in standardised target space."""
+        return functional.smooth_l1_loss(self.encode(features), self.standardiser.target(targets))
+
+    def predict(self, features: EventFeatures) -> torch.Tensor:
+        """(B, 3 n_nu) physical (px, py, η)."""
+        return self.standardiser.target_inverse(self.encode(features))
