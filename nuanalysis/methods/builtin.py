@@ -1,6 +1,4 @@
 """Importing this module registers every built-in method. Add new method modules here."""
 
-from nuanalysis.methods import (
-    flows,  # noqa: F401
-    truth,  # noqa: F401
-)
+from nuanalysis.methods import truth  # noqa: F401
+from nuanalysis.methods import flows  # noqa: F401
