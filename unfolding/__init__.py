@@ -1,1 +1,46 @@
-"""Response matrices and SVD unfolding; independent of :mod:`nuanalysis` (hist objects or arrays in, arrays out)."""
+"""Response matrices and SVD unfolding; independent of :mod:`nuanalysis` (hist objects or arrays in, arrays out).
+
+>>> response = Response([300, 450, 600, 800, 1200], [0, 100, 200, 400])
+>>> response.fill((mtt_reco, ptt_reco), (mtt_true, ptt_true), reco_valid=ok)   # doctest: +SKIP
+>>> result = unfold(response, measured_hist, k=6, backend="auto")              # doctest: +SKIP
+>>> result.unfolded, result.covariance, result.relative_uncertainty             # doctest: +SKIP
+"""
+
+from unfolding.api import measured_inputs, subtract_fakes, unfold
+from unfolding.backends import BACKENDS, resolve_backend, root_svd_unfold
+from unfolding.bayes import bayes_unfold
+from unfolding.errors import UnfoldingError
+from unfolding.regularisation import k_from_d, k_minimum_global_correlation
+from unfolding.response import Response
+from unfolding.result import UnfoldResult
+from unfolding.svd import svd_unfold
+from unfolding.uncertainties import (
+    bootstrap_covariance,
+    correlation_matrix,
+    global_correlation,
+    measured_toys_covariance,
+    relative_uncertainty,
+    response_toys_covariance,
+)
+
+__all__ = [
+    "BACKENDS",
+    "Response",
+    "UnfoldResult",
+    "UnfoldingError",
+    "bayes_unfold",
+    "bootstrap_covariance",
+    "correlation_matrix",
+    "global_correlation",
+    "k_from_d",
+    "k_minimum_global_correlation",
+    "measured_inputs",
+    "measured_toys_covariance",
+    "relative_uncertainty",
+    "resolve_backend",
+    "response_toys_covariance",
+    "root_svd_unfold",
+    "subtract_fakes",
+    "svd_unfold",
+    "unfold",
+]
