@@ -68,13 +68,13 @@ def _as_column(name: str, value) -> ak.Array | np.ndarray:
                 column = ak.to_numpy(array, allow_missing=False)
             except ValueError as exc:
                 raise InputError(f"branch {name!r}: cannot be written ({exc})") from exc
-        elif array.ndim == 2:
-            column = array
         else:
-            raise InputError(f"branch {name!r}: only one level of nesting can be written")
+            column = array
+    if column.ndim > 2:
+        raise InputError(f"branch {name!r}: only one level of nesting can be written")
     spec = schema.BY_NAME.get(name)
-    if spec is None:
-        return column
+    if spec is None:  # extra branches: 2-D arrays become jagged with a counter
+        return ak.from_regular(ak.Array(column), axis=1) if column.ndim == 2 else column
     if spec.shape == "fixed" and (
         not isinstance(column, np.ndarray) or column.shape[1:] != (schema.N_PARTONS,)
     ):
