@@ -117,7 +117,7 @@ def test_writer_rejects_inconsistent_branches(tmp_path):
         )
     with io.NtupleWriter(tmp_path / "d.root") as writer:
         writer.extend(branches)
-        with pytest.raises(InputError, match="missing.*'weight'"):
+        with pytest.raises(InputError, match=r"missing.*'weight'"):
             writer.extend({k: v for k, v in branches.items() if k != "weight"})
 
 
