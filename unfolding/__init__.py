@@ -1,4 +1,6 @@
-"""Response matrices and SVD unfolding; independent of :mod:`nuanalysis` (hist objects or arrays in, arrays out).
+"""Response matrices and SVD unfolding, independent of :mod:`nuanalysis`.
+
+Hist objects or arrays in, arrays out.
 
 >>> response = Response([300, 450, 600, 800, 1200], [0, 100, 200, 400])
 >>> response.fill((mtt_reco, ptt_reco), (mtt_true, ptt_true), reco_valid=ok)   # doctest: +SKIP

@@ -1,4 +1,4 @@
-"""One call from a :class:`~unfolding.response.Response` and a measured spectrum to an unfolded one."""
+"""One call from a :class:`~unfolding.response.Response` and a measured spectrum to a result."""
 
 from __future__ import annotations
 

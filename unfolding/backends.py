@@ -1,4 +1,6 @@
-"""SVD backends: ``roounfold`` (RooUnfoldSvd), ``root`` (ROOT's TSVDUnfold), ``numpy`` (:mod:`unfolding.svd`).
+"""SVD backends: ``roounfold``, ``root`` (TSVDUnfold) and ``numpy`` (:mod:`unfolding.svd`).
+
+``roounfold`` is RooUnfoldSvd, ``root`` ROOT's own TSVDUnfold (libHist).
 
 ``auto`` picks the first available of roounfold, root, numpy. PyROOT is
 imported lazily (it takes about a second). RooUnfold ships its own copy of

@@ -23,7 +23,7 @@ from unfolding.validation import as_covariance, as_vector, check_response
 
 
 def bayes_unfold(measured, covariance, matrix, truth, iterations: int = 4) -> UnfoldResult:
-    """``iterations`` D'Agostini iterations from the MC truth prior, with the propagated covariance."""
+    """``iterations`` D'Agostini iterations from the MC truth prior, with propagated covariance."""
     matrix, truth = check_response(matrix, truth)
     n = len(truth)
     measured = as_vector(measured, n, "measured spectrum")

@@ -50,7 +50,7 @@ def curvature_matrix(n: int) -> np.ndarray:
 def rescale_by_covariance(
     matrix: np.ndarray, measured: np.ndarray, covariance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate and scale the system so that the measured covariance becomes the identity (eqs. 32–34)."""
+    """Rotate and scale the system so the measured covariance becomes the identity (eqs. 32–34)."""
     variances, rotation = np.linalg.eigh(covariance)
     if variances.min(initial=0.0) < -1e-9 * max(variances.max(initial=0.0), 1e-300):
         raise UnfoldingError("measured covariance is not positive semi-definite")

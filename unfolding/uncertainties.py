@@ -104,7 +104,7 @@ def bootstrap_covariance(
     n_replicas: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Covariance of ``statistic(weights)`` over Poisson(1) event-weight replicas (the bootstrap)."""
+    """Covariance of ``statistic(weights)`` over Poisson(1) event-weight replicas (bootstrap)."""
     return _sample_covariance(
         np.array(
             [statistic(rng.poisson(1.0, n_events).astype(np.float64)) for _ in range(n_replicas)]

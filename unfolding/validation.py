@@ -44,7 +44,7 @@ def check_non_negative(values: np.ndarray, what: str) -> None:
 
 
 def check_response(matrix, truth) -> tuple[np.ndarray, np.ndarray]:
-    """The response matrix ``A[reco, truth]`` and MC truth, or an error if they cannot be unfolded."""
+    """The response ``A[reco, truth]`` and MC truth, or an error if they cannot be unfolded."""
     truth = as_vector(truth, None, "MC truth spectrum")
     n = len(truth)
     matrix = np.asarray(matrix, dtype=np.float64)
@@ -59,8 +59,8 @@ def check_response(matrix, truth) -> tuple[np.ndarray, np.ndarray]:
     check_non_negative(truth, "MC truth spectrum")
     if (truth == 0).any():
         raise UnfoldingError(
-            f"MC truth bin {int(np.flatnonzero(truth == 0)[0])} is empty: the unfolding rescales by the "
-            "MC truth, so every truth bin needs entries (merge bins or use more simulation)"
+            f"MC truth bin {int(np.flatnonzero(truth == 0)[0])} is empty: the unfolding rescales "
+            "by the MC truth, so every truth bin needs entries (merge bins or use more simulation)"
         )
     never = matrix.sum(axis=0) == 0
     if never.any():
