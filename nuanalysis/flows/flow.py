@@ -21,7 +21,7 @@ from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransfo
 from torch import nn
 
 from nuanalysis.flows.encoder import EventModel
-from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
+from nuanalysis.flows.features import EventFeatures
 from nuanalysis.flows.networks import DenseNetwork
 from nuanalysis.padded import N_NEUTRINOS
 
@@ -36,20 +36,23 @@ def longitudinal_mask(n_neutrinos: int, layer: int) -> torch.Tensor:
 
 
 class ConditionalFlow(nn.Module):
-    """RQ-spline coupling + LU linear blocks over ``3 n_nu`` dimensions, given a context."""
+    """RQ-spline coupling + LU linear blocks, one block per coupling mask, given a context.
+
+    ``masks`` are nflows coupling masks (1 = transformed), all of the flow's
+    dimension; :func:`longitudinal_mask` gives the ν-Flows ones.
+    """
 
     def __init__(
         self,
-        n_neutrinos: int,
+        masks: list[torch.Tensor],
         context_features: int,
-        layers: int,
         hidden_features: int = 64,
         hidden_layers: int = 2,
         spline_bins: int = 10,
         tail_bound: float = 5.0,
     ) -> None:
         super().__init__()
-        dimension = len(TARGET_FEATURES) * n_neutrinos
+        dimension = len(masks[0])
 
         def spline_net(in_features: int, out_features: int) -> DenseNetwork:
             return DenseNetwork(
@@ -62,10 +65,10 @@ class ConditionalFlow(nn.Module):
             )
 
         transforms = []
-        for layer in range(layers):
+        for mask in masks:
             transforms.append(
                 PiecewiseRationalQuadraticCouplingTransform(
-                    mask=longitudinal_mask(n_neutrinos, layer),
+                    mask=mask,
                     transform_net_create_fn=spline_net,
                     num_bins=spline_bins,
                     tails="linear",
@@ -108,10 +111,10 @@ class NeutrinoFlowModel(EventModel):
             embedding_layers=hyper_parameters["hidden_layers"],
         )
         hp = self.hyper_parameters
+        masks = [longitudinal_mask(N_NEUTRINOS[channel], i) for i in range(hp["flow_layers"])]
         self.flow = ConditionalFlow(
-            N_NEUTRINOS[channel],
+            masks,
             hp["context_features"],
-            hp["flow_layers"],
             hp["hidden_features"],
             hp["hidden_layers"],
             hp["spline_bins"],
