@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,22 @@ from nuanalysis.padded import CHANNELS
 def checkpoint_path(out: Path) -> Path:
     """The resumable training state kept next to the model file."""
     return out.with_name(out.name + ".ckpt")
+
+
+def command_line(ctx: click.Context) -> str:
+    """The equivalent ``nuanalysis train ...`` call, every option spelled out (for provenance)."""
+    words = ["nuanalysis", "train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value is False or value == ():
+            continue
+        option = param.opts[0]
+        if value is True:
+            words.append(option)
+        else:
+            for item in value if isinstance(value, tuple) else (value,):
+                words += [option, str(item)]
+    return shlex.join(words)
 
 
 @click.command(name="train")
@@ -50,7 +65,9 @@ def checkpoint_path(out: Path) -> Path:
 @click.option("--max-minutes", type=float, help="Stop after the epoch exceeding this time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation and split.")
 @click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@click.pass_context
 def command(
+    ctx,
     channel,
     inputs,
     out,
@@ -111,7 +128,7 @@ def command(
         out,
         metadata={
             "preset": preset,
-            "command": shlex.join(["nuanalysis", *sys.argv[1:]]),
+            "command": command_line(ctx),
             "inputs": [str(Path(p).resolve()) for p in inputs],
             "n_events": len(events),
             "seed": seed,

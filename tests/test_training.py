@@ -1,0 +1,147 @@
+"""Training loop (ν-Flows §3.2): schedule, loss goes down, early stopping, resume, the CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import make_branches
+
+from nuanalysis.cli.train import checkpoint_path, command
+from nuanalysis.errors import InputError, ModelError
+from nuanalysis.flows.features import momenta_from_targets
+from nuanalysis.flows.model_io import build_model, load_model
+from nuanalysis.flows.presets import preset
+from nuanalysis.flows.training import cosine_cycle, split_indices, train, training_arrays
+from nuanalysis.io import load_padded, write_ntuple
+from nuanalysis.methods.registry import reconstruct
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def ntuple(tmp_path_factory):
+    """Semileptonic events whose MET is exactly the neutrino pT: p_x, p_y are learnable."""
+    path = tmp_path_factory.mktemp("training") / "semileptonic.root"
+    write_ntuple(path, make_branches("semileptonic", 1500, seed=11, met_resolution=0.0))
+    return path
+
+
+@pytest.fixture(scope="module")
+def arrays(ntuple):
+    return training_arrays(load_padded(ntuple))
+
+
+def test_cosine_schedule_cycles_from_zero_to_max_and_back():
+    steps = 100  # one cycle = 2 epochs of 50 steps
+    assert cosine_cycle(0, steps) == 0.0
+    assert cosine_cycle(50, steps) == pytest.approx(1.0)
+    assert cosine_cycle(25, steps) == pytest.approx(0.5)
+    assert cosine_cycle(100, steps) == 0.0
+    assert cosine_cycle(99, steps) < 0.01
+
+
+def test_hold_out_is_ten_percent_and_disjoint():
+    train_index, valid_index = split_indices(1000, 0.1, seed=0)
+    assert len(valid_index) == 100 and len(train_index) == 900
+    assert not set(train_index) & set(valid_index)
+    assert sorted({*train_index, *valid_index}) == list(range(1000))
+
+
+def test_training_without_truth_is_refused(ntuple):
+    events = load_padded(ntuple)
+    events.truth_nu = None
+    with pytest.raises(InputError, match="truth_nu"):
+        training_arrays(events)
+
+
+def test_regression_learns_the_transverse_momentum(arrays, tmp_path):
+    """ν-FF on events with MET = pT(ν): loss drops, p_x predicted far better than its spread."""
+    features, targets = arrays
+    hp = preset("tiny", learning_rate=1e-2)
+    torch.manual_seed(0)
+    model = build_model("ff", "semileptonic", hp)
+    result = train(model, features, targets, hp, tmp_path / "ck", epochs=8, progress=False)
+    losses = [h["valid_loss"] for h in result.history]
+    assert result.best_valid_loss < 0.6 * losses[0]
+    assert result.n_valid == 150 and result.n_train == 1350
+
+    with torch.no_grad():
+        predicted = model.predict(features.to_torch()).numpy()
+    residual = predicted[:, 0] - targets[:, 0]
+    assert np.std(residual) < 0.35 * np.std(targets[:, 0])
+
+
+def test_flow_likelihood_improves(arrays, tmp_path):
+    features, targets = arrays
+    hp = preset("tiny")
+    torch.manual_seed(0)
+    model = build_model("flow", "semileptonic", hp)
+    result = train(model, features, targets, hp, tmp_path / "ck", epochs=4, progress=False)
+    losses = [h["valid_loss"] for h in result.history]
+    assert min(losses) < losses[0] - 0.3
+    assert result.best_valid_loss == min(losses)
+    assert result.best_epoch == int(np.argmin(losses))
+
+
+def test_early_stopping_when_nothing_improves(arrays, tmp_path):
+    features, targets = arrays
+    hp = preset("tiny", learning_rate=0.0, patience=2)
+    model = build_model("ff", "semileptonic", hp)
+    result = train(model, features, targets, hp, tmp_path / "ck", epochs=10, progress=False)
+    assert result.stopped_early
+    assert result.epochs == 3  # the first epoch sets the best, two more without improvement
+
+
+def test_resume_continues_exactly_where_training_stopped(arrays, tmp_path):
+    features, targets = arrays
+    hp = preset("tiny")
+
+    def fresh():
+        torch.manual_seed(0)
+        return build_model("flow", "semileptonic", hp)
+
+    straight = train(fresh(), features, targets, hp, tmp_path / "a", epochs=4, progress=False)
+    train(fresh(), features, targets, hp, tmp_path / "b", epochs=2, progress=False)
+    resumed_model = fresh()
+    resumed = train(
+        resumed_model, features, targets, hp, tmp_path / "b", resume=True, epochs=4, progress=False
+    )
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-5)
+
+    other = build_model("flow", "dilepton", hp)
+    with pytest.raises(ModelError, match="differently configured"):
+        train(other, features, targets, hp, tmp_path / "b", resume=True, progress=False)
+    with pytest.raises(ModelError, match="does not exist"):
+        train(fresh(), features, targets, hp, tmp_path / "none", resume=True, progress=False)
+
+
+def test_cli_trains_saves_provenance_and_resumes(ntuple, tmp_path):
+    out = tmp_path / "model.pt"
+    args = ["--input", str(ntuple), "--out", str(out), "--preset", "tiny", "--threads", "1"]
+    result = CliRunner().invoke(command, [*args, "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert checkpoint_path(out).is_file()
+    model = load_model(out, channel="semileptonic", model_type="flow")
+    assert model.metadata["preset"] == "tiny"
+    assert model.metadata["n_events"] == 1500
+    assert model.metadata["training"]["epochs"] == 2
+    assert "--preset tiny" in model.metadata["command"]
+
+    result = CliRunner().invoke(command, [*args, "--epochs", "3", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert load_model(out).metadata["training"]["epochs"] == 3
+
+    events = load_padded(ntuple).select(slice(0, 50))
+    flow = reconstruct("flow", events, model=out, n_samples=16, seed=0)
+    assert flow.valid.all()
+    # (px, py, η) → (px, py, pz): pz = pT sinh η
+    eta = np.arcsinh(flow.momenta[..., 2] / np.hypot(flow.momenta[..., 0], flow.momenta[..., 1]))
+    targets = np.stack([flow.momenta[..., 0], flow.momenta[..., 1], eta], axis=-1)
+    np.testing.assert_allclose(momenta_from_targets(targets.reshape(50, 3), 1), flow.momenta)
+    assert math.isfinite(float(flow.weight.mean()))
