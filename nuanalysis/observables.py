@@ -1,0 +1,100 @@
+"""tt̄ observables of dilepton events: m_tt and the top pT, from truth or from a method's neutrinos.
+
+Reco level (DESIGN.md, "Figures we report"): the top is ℓ⁺ + b + ν and the
+antitop ℓ⁻ + b̄ + ν̄, with the two b-jet candidates of
+:func:`nuanalysis.methods.candidates.b_jet_candidates`. Which candidate goes
+with ℓ⁺ is the method's own choice when its result says so
+(``extras["b_pairing"]``, see :data:`PAIRING_KEY`), otherwise the pairing
+minimising |m(bℓ⁺ν) − m_t| + |m(b̄ℓ⁻ν̄) − m_t| (m_t = TOP_MASS). Truth level:
+the generator's top and antitop (``truth_top``, ``truth_antitop``).
+
+``m_tt`` is the invariant mass of the pair; ``pT_t`` the transverse momentum
+of the top quark (not the antitop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from baselines.constants import TOP_MASS
+from nuanalysis.errors import ChannelError, InputError
+from nuanalysis.kinematics import mass, massless_from_momentum, pt
+from nuanalysis.methods.candidates import b_jet_candidates
+from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.padded import PaddedEvents
+
+PAIRING_KEY = "b_pairing"
+"""``NeutrinoResult.extras`` key: (n,) int, index (0 or 1) of the b-jet candidate paired with ℓ⁺."""
+
+
+def mtt_ptt(top: np.ndarray, antitop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(m_tt, pT_t) of ``(n, 4)`` top and antitop four-momenta."""
+    return mass(top + antitop), pt(top)
+
+
+def pair_tops(
+    lepton_pos: np.ndarray,
+    lepton_neg: np.ndarray,
+    b_candidates: np.ndarray,
+    neutrinos: np.ndarray,
+    pairing: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top and antitop ``(n, 4)`` and the pairing used.
+
+    ``b_candidates`` is ``(n, 2, 4)``, ``neutrinos`` ``(n, 2, 3)`` (ν, ν̄);
+    ``pairing[i]`` is the candidate index given to ℓ⁺ (the other goes to ℓ⁻).
+    Without ``pairing``, the one with the smaller Σ|m(bℓν) − m_t| is chosen.
+    """
+    nu = massless_from_momentum(neutrinos)
+    options = []
+    for first in (0, 1):
+        top = lepton_pos + b_candidates[:, first] + nu[:, 0]
+        antitop = lepton_neg + b_candidates[:, 1 - first] + nu[:, 1]
+        options.append((top, antitop))
+    if pairing is None:
+        cost = np.stack(
+            [np.abs(mass(t) - TOP_MASS) + np.abs(mass(a) - TOP_MASS) for t, a in options], axis=1
+        )
+        pairing = np.argmin(cost, axis=1)
+    pairing = np.asarray(pairing)
+    second = (pairing == 1)[:, None]
+    top = np.where(second, options[1][0], options[0][0])
+    antitop = np.where(second, options[1][1], options[0][1])
+    return top, antitop, pairing
+
+
+def _check_dilepton(events: PaddedEvents) -> None:
+    if events.channel != "dilepton":
+        raise ChannelError(
+            f"m_tt and pT_t are reconstructed from dilepton events (ℓ⁺bν + ℓ⁻b̄ν̄); "
+            f"these are {events.channel} events"
+        )
+
+
+def reco_observables(
+    events: PaddedEvents, result: NeutrinoResult
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(m_tt, pT_t, valid) with ``result``'s neutrinos; invalid where the method failed
+    or the event lacks two b-jet candidates (values there are 0)."""
+    _check_dilepton(events)
+    b_candidates, has_two = b_jet_candidates(events)
+    pairing = result.extras.get(PAIRING_KEY)
+    if pairing is not None:
+        pairing = np.asarray(pairing)
+        if pairing.shape != (len(events),) or not np.isin(pairing, (0, 1)).all():
+            raise InputError(
+                f"extras[{PAIRING_KEY!r}] must be (n,) of 0/1, got shape {pairing.shape}"
+            )
+    top, antitop, _ = pair_tops(
+        events.lepton_pos, events.lepton_neg, b_candidates, result.momenta, pairing
+    )
+    mtt, ptt = mtt_ptt(top, antitop)
+    valid = result.valid & has_two & np.isfinite(mtt) & np.isfinite(ptt)
+    return np.where(valid, mtt, 0.0), np.where(valid, ptt, 0.0), valid
+
+
+def truth_observables(events: PaddedEvents) -> tuple[np.ndarray, np.ndarray]:
+    """(m_tt, pT_t) of the generator's top and antitop."""
+    if events.truth_top is None or events.truth_antitop is None:
+        raise InputError("truth m_tt and pT_t need the truth_top_* and truth_antitop_* branches")
+    return mtt_ptt(events.truth_top, events.truth_antitop)
