@@ -32,7 +32,7 @@ import vector
 from nuanalysis import schema
 from nuanalysis.errors import ChannelError, InputError, NuAnalysisError
 from nuanalysis.kinematics import from_pt_eta_phi_m
-from nuanalysis.mapping import BranchMapping, as_mapping
+from nuanalysis.mapping import BranchMapping, Source, as_mapping
 from nuanalysis.padded import CHANNELS, MAX_JETS, N_LEPTONS, N_NEUTRINOS, PaddedEvents
 
 vector.register_awkward()
@@ -48,10 +48,15 @@ _OPTIONAL_GROUPS = {
     "truth_top": tuple(b.name for b in schema.BRANCHES if b.collection == "truth_top"),
     "truth_antitop": tuple(b.name for b in schema.BRANCHES if b.collection == "truth_antitop"),
 }
-_MAPPING_HINT = (
-    "if this ntuple uses other branch names or units, read it through a mapping file "
-    "(mapping=..., example: nuanalysis/data/mappings/atlas_mev.toml)"
-)
+
+
+def _mapping_hint(mapping: BranchMapping) -> str:
+    if mapping.is_identity:
+        return (
+            "if this ntuple uses other tree or branch names or units, read it through a "
+            "mapping file (mapping=..., example: nuanalysis/data/mappings/atlas_mev.toml)"
+        )
+    return f"check the mapping {mapping.source}"
 
 
 # --------------------------------------------------------------------------- writing
@@ -250,7 +255,7 @@ def _get_tree(file, path: Path, mapping: BranchMapping):
     if mapping.tree not in names:
         raise InputError(
             f"{path}: no tree {mapping.tree!r} (the file holds {sorted(names)}); "
-            + ("set 'tree' in the mapping file" if mapping.is_identity else _MAPPING_HINT)
+            + _mapping_hint(mapping)
         )
     tree = file[mapping.tree]
     if not isinstance(tree, uproot.behaviors.TTree.TTree):
@@ -263,32 +268,61 @@ def _get_tree(file, path: Path, mapping: BranchMapping):
     return tree
 
 
-def _plan(tree, path: Path, mapping: BranchMapping) -> dict[str, str]:
-    """Schema name -> the file's branch name, for every branch to read."""
+def _names(source: Source) -> list[str]:
+    """The branch names a mapping source reads (constants excluded)."""
+    return [source] if isinstance(source, str) else [s for s in source if isinstance(s, str)]
+
+
+def _label(source: Source) -> str:
+    """How a source is named in messages: ``'jet_pt'`` or ``'el_pt' + 'mu_pt'``."""
+    return " + ".join(repr(str(s)) for s in ([source] if isinstance(source, str) else source))
+
+
+def _plan(tree, path: Path, mapping: BranchMapping) -> dict[str, Source]:
+    """Schema name -> where the file holds it, for every branch to read."""
     available = set(tree.keys())
-    missing = [n for n in schema.REQUIRED if mapping.foreign(n) not in available]
+
+    def absent(source: Source) -> list[str]:
+        return [n for n in _names(source) if n not in available]
+
+    missing = [n for n in schema.REQUIRED if absent(mapping.foreign(n))]
     if missing:
         shown = ", ".join(
-            repr(n) if mapping.foreign(n) == n else f"{n!r} (mapped to {mapping.foreign(n)!r})"
+            repr(n)
+            if mapping.foreign(n) == n
+            else f"{n!r} (mapped to {_label(mapping.foreign(n))})"
             for n in missing
         )
-        raise InputError(f"{path}: missing required branch(es) {shown}; {_MAPPING_HINT}")
+        raise InputError(f"{path}: missing required branch(es) {shown}; {_mapping_hint(mapping)}")
     plan = {n: mapping.foreign(n) for n in schema.REQUIRED}
     for group, names in _OPTIONAL_GROUPS.items():
-        present = [n for n in names if mapping.foreign(n) in available]
-        if len(present) == len(names):
-            plan.update({n: mapping.foreign(n) for n in names})
-        elif present:
-            absent = [mapping.foreign(n) for n in names if n not in present]
+        sources = {n: mapping.foreign(n) for n in names}
+        if any(source is None for source in sources.values()):
+            continue  # not listed for a merged collection: absent
+        lacking = [m for source in sources.values() for m in absent(source)]
+        if not lacking:
+            plan.update(sources)
+        elif len(lacking) < sum(len(_names(source)) for source in sources.values()):
             raise InputError(
-                f"{path}: the {group} branches are incomplete: missing {absent}; {_MAPPING_HINT}"
+                f"{path}: the {group} branches are incomplete: missing {lacking}; "
+                + _mapping_hint(mapping)
             )
     return plan
 
 
-def _convert(name: str, array: ak.Array, mapping: BranchMapping) -> ak.Array:
-    """Scale to GeV and cast to the schema dtype."""
+def _column(name: str, plan: dict, arrays: dict, mapping: BranchMapping) -> ak.Array:
+    """Schema branch ``name`` from the file's arrays: merged, scaled, cast, |pid|."""
     spec = schema.BY_NAME[name]
+    source = plan[name]
+    if isinstance(source, str):
+        array = arrays[source]
+    else:  # merge collections; a constant takes the structure of that part's pT
+        reference = plan[f"{spec.collection}_pt"]
+        parts = [
+            arrays[item] if isinstance(item, str) else ak.zeros_like(arrays[reference[k]]) + item
+            for k, item in enumerate(source)
+        ]
+        array = ak.concatenate(parts, axis=1)
     if spec.scaled and mapping.scale != 1.0:
         array = array * mapping.scale
     if spec.dtype == np.bool_:
@@ -296,6 +330,13 @@ def _convert(name: str, array: ak.Array, mapping: BranchMapping) -> ak.Array:
     if name == "lep_pid":
         array = abs(array)
     return ak.values_astype(array, spec.dtype)
+
+
+def _mass_from_energy(energy: ak.Array, pt: ak.Array, eta: ak.Array) -> ak.Array:
+    """m = sqrt(E² − (pT cosh η)²), in float64, with rounding-negative m² set to 0."""
+    p = ak.values_astype(pt, np.float64) * np.cosh(ak.values_astype(eta, np.float64))
+    m2 = ak.values_astype(energy, np.float64) ** 2 - p**2
+    return ak.values_astype(np.sqrt(np.maximum(m2, 0.0)), np.float32)
 
 
 def _first_entry(bad: ak.Array) -> int:
@@ -314,7 +355,7 @@ def _check_finite(raw: dict, plan: dict, path: Path, offset: int) -> None:
         bad = ~np.isfinite(values)
         kind = "NaN" if np.isnan(flat).any() else "inf"
         raise InputError(
-            f"{path}: branch {plan[name]!r} holds {kind} values "
+            f"{path}: branch {_label(plan[name])} holds {kind} values "
             f"(first at entry {offset + _first_entry(bad)})"
         )
 
@@ -331,8 +372,8 @@ def _check_structure(raw: dict, plan: dict, path: Path, offset: int) -> None:
             if not np.array_equal(counts, reference):
                 entry = offset + int(np.argmax(counts != reference))
                 raise InputError(
-                    f"{path}: branches {plan[names[0]]!r} and {plan[name]!r} have different "
-                    f"lengths at entry {entry}"
+                    f"{path}: branches {_label(plan[names[0]])} and {_label(plan[name])} differ in "
+                    f"length at entry {entry}"
                 )
     for name in _OPTIONAL_GROUPS["truth_parton"]:
         if name not in raw:
@@ -341,8 +382,8 @@ def _check_structure(raw: dict, plan: dict, path: Path, offset: int) -> None:
         if (counts != schema.N_PARTONS).any():
             entry = offset + int(np.argmax(counts != schema.N_PARTONS))
             raise InputError(
-                f"{path}: branch {plan[name]!r} must hold {schema.N_PARTONS} partons per event, "
-                f"entry {entry} has {counts[entry - offset]}"
+                f"{path}: branch {_label(plan[name])} must hold {schema.N_PARTONS} partons "
+                f"per event, entry {entry} has {counts[entry - offset]}"
             )
         raw[name] = ak.to_regular(raw[name], axis=1)
 
@@ -419,8 +460,19 @@ def _build_events(raw: dict) -> ak.Array:
 def _events_from_arrays(
     arrays: dict, plan: dict, mapping, path, offset, channel
 ) -> tuple[ak.Array, str]:
-    raw = {name: _convert(name, arrays[foreign], mapping) for name, foreign in plan.items()}
+    raw = {name: _column(name, plan, arrays, mapping) for name in plan}
     _check_structure(raw, plan, path, offset)
+    for name in plan:
+        if mapping.reads_energy(name):
+            collection = schema.BY_NAME[name].collection
+            raw[name] = _mass_from_energy(
+                raw[name], raw[f"{collection}_pt"], raw[f"{collection}_eta"]
+            )
+    for collection in mapping.merged_collections:
+        order = ak.argsort(raw[f"{collection}_pt"], axis=1, ascending=False, stable=True)
+        for name in plan:
+            if schema.BY_NAME[name].collection == collection:
+                raw[name] = raw[name][order]
     _check_finite(raw, plan, path, offset)
     channel = _lepton_channel(
         ak.to_numpy(ak.num(raw["lep_pt"], axis=1)), channel, str(path), offset
@@ -454,7 +506,7 @@ def _chunks(
         with _wrap_read_errors(path), uproot.open(path) as file:
             tree = _get_tree(file, path, mapping)
             plan = _plan(tree, path, mapping)
-            foreign = sorted(set(plan.values()))
+            foreign = sorted({n for source in plan.values() for n in _names(source)})
             stop = None if remaining is None else min(remaining, tree.num_entries)
             if step_size is None:
                 pieces = [(tree.arrays(foreign, entry_stop=stop, how=dict), 0)]

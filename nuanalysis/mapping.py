@@ -5,15 +5,28 @@ A mapping says which tree to read, the unit scale of energies and momenta
 foreign branch name. Unlisted branches are looked up under their schema name::
 
     tree = "nominal"
-    scale = 0.001          # MeV -> GeV; applied to pT, mass and MET only
+    scale = 0.001                      # MeV -> GeV: pT, masses, energies, MET only
 
     [branches]
-    jet_pt = "jet_pt_MeV"
-    lep_pid = "lep_type"
+    jet_pt = "jet_pt"
+    jet_e = "jet_e"                    # energy instead of jet_mass; mass = sqrt(E² - p²)
+    jet_btag = "jet_isbtagged_DL1r_77" # any non-zero value counts as tagged
+    lep_pt = ["el_pt", "mu_pt"]        # merge collections, then pT-order them
+    lep_pid = [11, 13]                 # a constant per merged collection
+    met = "met_met"
 
-The scale multiplies the branches marked ``scaled`` in :mod:`nuanalysis.schema`
-(pT, masses, MET), never η, φ, charge, pid or b-tag. Example:
-``nuanalysis/data/mappings/atlas_mev.toml``.
+Rules:
+
+- the scale multiplies the branches marked ``scaled`` in :mod:`nuanalysis.schema`
+  (pT, masses, energies, MET), never η, φ, charge, pid or b-tag;
+- ``jet_e``/``lep_e`` give the energy in place of ``jet_mass``/``lep_mass``;
+- a list merges several per-object collections (electrons and muons) into one;
+  then every read branch of that collection is a list of the same length, and
+  integer/boolean branches may give a constant per part instead of a name.
+  Optional branches of a merged collection that are not listed are absent;
+- ``lep_pid`` is read as its absolute value (PDG flavour 11 or 13).
+
+Example shipped with the package: ``nuanalysis/data/mappings/atlas_mev.toml``.
 """
 
 from __future__ import annotations
@@ -23,12 +36,18 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import tomllib
 
 from nuanalysis import schema
 from nuanalysis.errors import InputError
 
 _KEYS = {"tree", "scale", "branches", "description"}
+
+ENERGY_FOR_MASS = {"jet_mass": "jet_e", "lep_mass": "lep_e"}
+"""Mapping keys that give an energy to be read in place of a schema mass branch."""
+
+Source = str | tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -37,16 +56,35 @@ class BranchMapping:
 
     tree: str = schema.TREE_NAME
     scale: float = 1.0
-    branches: dict[str, str] = field(default_factory=dict)
+    branches: dict[str, Source] = field(default_factory=dict)
     source: str = "<default>"
 
-    def foreign(self, name: str) -> str:
-        """The file's branch name for schema branch ``name``."""
-        return self.branches.get(name, name)
+    def foreign(self, name: str) -> Source | None:
+        """The file's branch(es) for schema branch ``name``; None if a merged collection lacks it.
 
-    def factor(self, name: str) -> float:
-        """Unit factor applied to schema branch ``name`` after reading."""
-        return self.scale if schema.BY_NAME[name].scaled else 1.0
+        For a mass branch mapped through its energy (``jet_e``), the energy's source.
+        """
+        energy_key = ENERGY_FOR_MASS.get(name)
+        if energy_key in self.branches:
+            return self.branches[energy_key]
+        if name in self.branches:
+            return self.branches[name]
+        if schema.BY_NAME[name].collection in self.merged_collections:
+            return None
+        return name
+
+    def reads_energy(self, name: str) -> bool:
+        """True if schema mass branch ``name`` is computed from a mapped energy."""
+        return ENERGY_FOR_MASS.get(name) in self.branches
+
+    @property
+    def merged_collections(self) -> dict[str, int]:
+        """Collections built from several foreign collections, with the number of parts."""
+        return {
+            _collection_of(key): len(value)
+            for key, value in self.branches.items()
+            if isinstance(value, tuple)
+        }
 
     @property
     def is_identity(self) -> bool:
@@ -56,39 +94,85 @@ class BranchMapping:
 IDENTITY = BranchMapping()
 
 
+def _collection_of(key: str) -> str:
+    name = next((m for m, e in ENERGY_FOR_MASS.items() if e == key), key)
+    return schema.BY_NAME[name].collection
+
+
+def _source(key: str, value, where: str) -> Source:
+    """Validate one ``[branches]`` value: a name, or a list of names/constants to merge."""
+    name = next((m for m, e in ENERGY_FOR_MASS.items() if e == key), key)
+    spec = schema.BY_NAME[name]
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, list | tuple) and len(value) >= 2:
+        if spec.shape != "jagged":
+            raise InputError(
+                f"{where}: {key!r} is not a per-object branch; it cannot merge {value}"
+            )
+        for item in value:
+            constant = isinstance(item, int | bool) and np.dtype(spec.dtype).kind in "biu"
+            if not (isinstance(item, str) and item) and not constant:
+                allowed = "branch names" + ("" if spec.dtype.kind == "f" else " or integers")
+                raise InputError(f"{where}: {key!r} lists {item!r}; expected {allowed}")
+        return tuple(value)
+    raise InputError(
+        f"{where}: {key!r} must map to a branch name (or a list of at least two to merge), "
+        f"got {value!r}"
+    )
+
+
 def mapping_from_dict(data: MappingABC, source: str = "<dict>") -> BranchMapping:
     """Validate a parsed mapping (from TOML, YAML or Python) and build a :class:`BranchMapping`."""
+    where = f"mapping {source}"
     if not isinstance(data, MappingABC):
-        raise InputError(f"mapping {source}: expected a table of keys, got {type(data).__name__}")
+        raise InputError(f"{where}: expected a table of keys, got {type(data).__name__}")
     unknown = set(data) - _KEYS
     if unknown:
-        raise InputError(
-            f"mapping {source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}"
-        )
+        raise InputError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
     tree = data.get("tree", schema.TREE_NAME)
     if not isinstance(tree, str) or not tree:
-        raise InputError(f"mapping {source}: 'tree' must be a non-empty string, got {tree!r}")
+        raise InputError(f"{where}: 'tree' must be a non-empty string, got {tree!r}")
     scale = data.get("scale", 1.0)
     if isinstance(scale, bool) or not isinstance(scale, int | float):
-        raise InputError(f"mapping {source}: 'scale' must be a number, got {scale!r}")
+        raise InputError(f"{where}: 'scale' must be a number, got {scale!r}")
     if not math.isfinite(scale) or scale <= 0:
         raise InputError(
-            f"mapping {source}: 'scale' must be finite and positive (0.001 for MeV), got {scale!r}"
+            f"{where}: 'scale' must be finite and positive (0.001 for MeV), got {scale!r}"
         )
-    branches = data.get("branches", {})
-    if not isinstance(branches, MappingABC):
-        raise InputError(f"mapping {source}: [branches] must be a table of schema = foreign names")
-    for name, foreign in branches.items():
-        if name not in schema.BY_NAME:
+    raw = data.get("branches", {})
+    if not isinstance(raw, MappingABC):
+        raise InputError(f"{where}: [branches] must be a table of schema = foreign names")
+    branches = {}
+    for key, value in raw.items():
+        if key not in schema.BY_NAME and key not in ENERGY_FOR_MASS.values():
             raise InputError(
-                f"mapping {source}: {name!r} is not a schema v{schema.SCHEMA_VERSION} branch; "
-                f"schema branches:\n{schema.describe()}"
+                f"{where}: {key!r} is not a schema v{schema.SCHEMA_VERSION} branch "
+                f"(nor {sorted(ENERGY_FOR_MASS.values())}); schema branches:\n{schema.describe()}"
             )
-        if not isinstance(foreign, str) or not foreign:
-            raise InputError(
-                f"mapping {source}: branch {name!r} must map to a branch name, got {foreign!r}"
-            )
-    return BranchMapping(tree=tree, scale=float(scale), branches=dict(branches), source=source)
+        branches[key] = _source(key, value, where)
+    for mass, energy in ENERGY_FOR_MASS.items():
+        if mass in branches and energy in branches:
+            raise InputError(f"{where}: give either {mass!r} or {energy!r}, not both")
+    mapping = BranchMapping(tree=tree, scale=float(scale), branches=branches, source=source)
+    _check_merges(mapping, where)
+    return mapping
+
+
+def _check_merges(mapping: BranchMapping, where: str) -> None:
+    """Every required branch of a merged collection lists the same number of parts."""
+    for collection, parts in mapping.merged_collections.items():
+        for spec in schema.BRANCHES:
+            if spec.collection != collection:
+                continue
+            value = mapping.foreign(spec.name)
+            if value is None and not spec.required:
+                continue
+            if not isinstance(value, tuple) or len(value) != parts:
+                raise InputError(
+                    f"{where}: {collection!r} merges {parts} collections, so "
+                    f"{spec.name!r} must list {parts} branches too (got {value!r})"
+                )
 
 
 def load_mapping(path: str | Path) -> BranchMapping:
