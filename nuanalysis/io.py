@@ -419,6 +419,17 @@ def _lepton_channel(counts: np.ndarray, channel: str | None, where: str, offset:
     return by_count[first]
 
 
+def _check_charges(charge: ak.Array, channel: str, where: str, offset: int = 0) -> None:
+    """Leptons carry charge ±1, and a dilepton event one ℓ⁺ and one ℓ⁻ (ν ↔ W⁺ pairing)."""
+    bad = ak.to_numpy(ak.any(abs(charge) != 1, axis=1))
+    what = "a lepton charge other than ±1"
+    if channel == "dilepton" and not bad.any():
+        bad = ak.to_numpy(ak.sum(charge, axis=1) != 0)
+        what = "two leptons of the same charge (dilepton events need ℓ⁺ℓ⁻)"
+    if bad.any():
+        raise InputError(f"{where}: entry {offset + int(np.argmax(bad))} has {what}")
+
+
 def _momentum4d(fields: dict) -> ak.Array:
     return ak.zip(fields, with_name="Momentum4D")
 
@@ -477,6 +488,7 @@ def _events_from_arrays(
     channel = _lepton_channel(
         ak.to_numpy(ak.num(raw["lep_pt"], axis=1)), channel, str(path), offset
     )
+    _check_charges(raw["lep_charge"], channel, str(path), offset)
     if "truth_nu_pt" in raw:
         counts = ak.to_numpy(ak.num(raw["truth_nu_pt"], axis=1))
         bad = counts != N_NEUTRINOS[channel]
@@ -498,6 +510,8 @@ def _chunks(
 ) -> Iterator[ak.Array]:
     """Validated event chunks over files; ``step_size=None`` reads each file at once."""
     mapping = as_mapping(mapping)
+    if entry_stop is not None and entry_stop < 1:
+        raise InputError(f"entry_stop / max_events must be at least 1, got {entry_stop}")
     remaining = entry_stop
     truth_fields = None
     for path in _expand_paths(paths):
@@ -601,6 +615,7 @@ def to_padded(events: ak.Array, channel: str | None = None) -> PaddedEvents:
     )
     if channel not in CHANNELS:
         raise ChannelError(f"unknown channel {channel!r}; choose one of {CHANNELS}")
+    _check_charges(events.leptons.charge, channel, "events")
     n_lep = N_LEPTONS[channel]
     jets = events.jets
     n_jets = ak.to_numpy(ak.num(jets, axis=1)).astype(np.int64)

@@ -264,6 +264,29 @@ def test_wrong_channel_and_mixed_files(synthetic_ntuple):
         io.to_padded(events, channel="dilepton")
 
 
+def test_lepton_charges_are_checked(tmp_path):
+    branches = make_branches("dilepton", 12)
+    charge = ak.to_numpy(branches["lep_charge"]).copy()
+    charge[9] = [1, 1]
+    path = io.write_ntuple(tmp_path / "ss.root", {**branches, "lep_charge": ak.Array(charge)})
+    with pytest.raises(InputError, match=r"ss\.root: entry 9 has two leptons of the same charge"):
+        io.read_events(path)
+    charge[9] = [1, 0]
+    path = io.write_ntuple(tmp_path / "q0.root", {**branches, "lep_charge": ak.Array(charge)})
+    with pytest.raises(InputError, match=r"entry 9 has a lepton charge other than ±1"):
+        io.load_padded(path)
+    with pytest.raises(InputError, match="at least 1"):
+        io.read_events(path, entry_stop=0)
+
+
+def test_to_padded_of_no_events_keeps_shapes(synthetic_ntuple):
+    events = io.read_events(synthetic_ntuple("dilepton", 5))[:0]
+    padded = io.to_padded(events, channel="dilepton")
+    assert padded.jets.shape == (0, MAX_JETS, 4) and padded.truth_nu.shape == (0, 2, 3)
+    with pytest.raises(InputError, match="no events"):
+        io.detect_channel(events)
+
+
 # --------------------------------------------------------------------- bad input
 
 
