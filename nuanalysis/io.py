@@ -645,6 +645,11 @@ def to_padded(events: ak.Array, channel: str | None = None) -> PaddedEvents:
     for name in ("top", "antitop"):
         if truth is not None and name in truth.fields:
             values[f"truth_{name}"] = _cartesian(truth[name])
+    for name, value in values.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and len(value):
+            finite = np.isfinite(value.reshape(len(value), -1)).all(axis=1)
+            if not finite.all():
+                raise InputError(f"events: {name} is not finite in event {np.argmin(finite)}")
     return PaddedEvents(**values)
 
 

@@ -279,6 +279,15 @@ def test_lepton_charges_are_checked(tmp_path):
         io.read_events(path, entry_stop=0)
 
 
+def test_to_padded_rejects_non_finite_events_built_in_memory(synthetic_ntuple):
+    events = io.read_events(synthetic_ntuple("semileptonic", 8))
+    met = ak.to_numpy(events.met.pt).copy()
+    met[5] = np.nan
+    events["met"] = ak.zip({"pt": met, "phi": events.met.phi}, with_name="Momentum2D")
+    with pytest.raises(InputError, match="met is not finite in event 5"):
+        io.to_padded(events)
+
+
 def test_to_padded_of_no_events_keeps_shapes(synthetic_ntuple):
     events = io.read_events(synthetic_ntuple("dilepton", 5))[:0]
     padded = io.to_padded(events, channel="dilepton")
