@@ -280,7 +280,7 @@ def _label(source: Source) -> str:
 
 def _plan(tree, path: Path, mapping: BranchMapping) -> dict[str, Source]:
     """Schema name -> where the file holds it, for every branch to read."""
-    available = set(tree.keys())
+    available = set(tree.keys()) | set(tree.keys(full_paths=False))  # split objects: "Jet.PT"
 
     def absent(source: Source) -> list[str]:
         return [n for n in _names(source) if n not in available]
