@@ -99,7 +99,7 @@ class Response:
     def _columns(self, values) -> list[np.ndarray]:
         if isinstance(values, np.ndarray) and values.ndim == 2:
             columns = [values[:, d] for d in range(values.shape[1])]
-        elif len(self.axes) == 1 and not isinstance(values, (tuple, list)):
+        elif len(self.axes) == 1 and np.ndim(values) == 1:
             columns = [values]
         else:
             columns = list(values)
