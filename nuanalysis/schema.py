@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nuanalysis.padded import N_PARTONS
+
 SCHEMA_VERSION = 1
 TREE_NAME = "events"
 TREE_TITLE = f"nuanalysis ntuple schema v{SCHEMA_VERSION}"
-
-N_PARTONS = 6
-"""Size of the fixed truth parton arrays: b, b̄, W⁺ daughters, W⁻ daughters."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,6 @@ class Branch:
     scaled: bool
     required: bool
     doc: str
-
-    @property
-    def field(self) -> str:
-        """The record field the branch becomes in :func:`nuanalysis.io.read_events`."""
-        return self.name[len(self.collection) + 1 :] if self.collection else self.name
 
 
 F4, I1, BOOL = np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.bool_)
@@ -103,7 +97,6 @@ BRANCHES: tuple[Branch, ...] = tuple(
 
 BY_NAME: dict[str, Branch] = {b.name: b for b in BRANCHES}
 REQUIRED: tuple[str, ...] = tuple(b.name for b in BRANCHES if b.required)
-TRUTH: tuple[str, ...] = tuple(b.name for b in BRANCHES if b.level == "truth")
 JAGGED_COLLECTIONS: tuple[str, ...] = ("jet", "lep", "truth_nu")
 FLOAT_BRANCHES: tuple[str, ...] = tuple(b.name for b in BRANCHES if b.dtype == F4)
 
