@@ -310,7 +310,9 @@ def _plan(tree, path: Path, mapping: BranchMapping) -> dict[str, Source]:
     return plan
 
 
-def _column(name: str, plan: dict, arrays: dict, mapping: BranchMapping) -> ak.Array:
+def _column(
+    name: str, plan: dict, arrays: dict, mapping: BranchMapping, path: Path, offset: int
+) -> ak.Array:
     """Schema branch ``name`` from the file's arrays: merged, scaled, cast, |pid|."""
     spec = schema.BY_NAME[name]
     source = plan[name]
@@ -323,6 +325,15 @@ def _column(name: str, plan: dict, arrays: dict, mapping: BranchMapping) -> ak.A
             for k, item in enumerate(source)
         ]
         array = ak.concatenate(parts, axis=1)
+    if spec.shape == "flat" and array.ndim == 2:  # a one-object collection (Delphes MissingET)
+        counts = ak.to_numpy(ak.num(array, axis=1))
+        if (counts != 1).any():
+            i = int(np.argmax(counts != 1))
+            raise InputError(
+                f"{path}: branch {_label(source)} for {name!r} must hold one value per event; "
+                f"entry {offset + i} has {counts[i]}"
+            )
+        array = ak.firsts(array, axis=1)
     if spec.scaled and mapping.scale != 1.0:
         array = array * mapping.scale
     if spec.dtype == np.bool_:
@@ -471,7 +482,7 @@ def _build_events(raw: dict) -> ak.Array:
 def _events_from_arrays(
     arrays: dict, plan: dict, mapping, path, offset, channel
 ) -> tuple[ak.Array, str]:
-    raw = {name: _column(name, plan, arrays, mapping) for name in plan}
+    raw = {name: _column(name, plan, arrays, mapping, path, offset) for name in plan}
     _check_structure(raw, plan, path, offset)
     for name in plan:
         if mapping.reads_energy(name):

@@ -22,8 +22,11 @@ Rules:
 - ``jet_e``/``lep_e`` give the energy in place of ``jet_mass``/``lep_mass``;
 - a list merges several per-object collections (electrons and muons) into one;
   then every read branch of that collection is a list of the same length, and
-  integer/boolean branches may give a constant per part instead of a name.
-  Optional branches of a merged collection that are not listed are absent;
+  integer/boolean branches and masses may give a constant per part instead of a
+  name (``lep_mass = [0.000511, 0.10566]``, in the file's units). Optional
+  branches of a merged collection that are not listed are absent;
+- a per-event branch may come from a collection holding exactly one object per
+  event (Delphes ``MissingET.MET``, ``Event.Weight``);
 - ``lep_pid`` is read as its absolute value (PDG flavour 11 or 13).
 
 Example shipped with the package: ``nuanalysis/data/mappings/atlas_mev.toml``.
@@ -36,7 +39,6 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import tomllib
 
 from nuanalysis import schema
@@ -103,6 +105,7 @@ def _source(key: str, value, where: str) -> Source:
     """Validate one ``[branches]`` value: a name, or a list of names/constants to merge."""
     name = next((m for m, e in ENERGY_FOR_MASS.items() if e == key), key)
     spec = schema.BY_NAME[name]
+    is_mass = key == name and name.endswith("_mass")
     if isinstance(value, str) and value:
         return value
     if isinstance(value, list | tuple) and len(value) >= 2:
@@ -110,10 +113,10 @@ def _source(key: str, value, where: str) -> Source:
             raise InputError(
                 f"{where}: {key!r} is not a per-object branch; it cannot merge {value}"
             )
+        constants = (int, bool) if spec.dtype.kind in "biu" else (int, float) if is_mass else ()
         for item in value:
-            constant = isinstance(item, int | bool) and np.dtype(spec.dtype).kind in "biu"
-            if not (isinstance(item, str) and item) and not constant:
-                allowed = "branch names" + ("" if spec.dtype.kind == "f" else " or integers")
+            if not (isinstance(item, str) and item) and not isinstance(item, constants):
+                allowed = "branch names" + (" or numbers" if constants else "")
                 raise InputError(f"{where}: {key!r} lists {item!r}; expected {allowed}")
         return tuple(value)
     raise InputError(

@@ -1,4 +1,4 @@
-"""Foreign ntuples through mapping files: a ROOT-written AnalysisTop-style tree in MeV."""
+"""Foreign ntuples through mapping files: ROOT-written AnalysisTop-style (MeV) and Delphes trees."""
 
 from __future__ import annotations
 
@@ -17,59 +17,76 @@ from nuanalysis.errors import InputError
 from nuanalysis.mapping import load_mapping, mapping_from_dict
 
 MEV = 1000.0
-ATLAS_MAPPING = importlib.resources.files("nuanalysis") / "data" / "mappings" / "atlas_mev.toml"
+MAPPINGS = importlib.resources.files("nuanalysis") / "data" / "mappings"
+ATLAS_MAPPING = MAPPINGS / "atlas_mev.toml"
 
 
 def _energy(pt, eta, m):
     return np.sqrt((pt * np.cosh(eta)) ** 2 + m**2)
 
 
-def _write_atlas_tree_with_root(path, branches):
-    """An AnalysisTop-like TTree made by ROOT itself: std::vector branches, MeV, el_/mu_ split."""
+def _root_tree(path, tree_name, columns):
+    """Write a TTree with ROOT itself: ``columns[name] = (C++ type, per-event values)``.
+
+    Per-event values that are lists become ``std::vector<type>`` branches, numbers
+    plain leaves, as in experiments' flat ntuples.
+    """
     import ROOT
 
+    leaf_code = {"float": "F", "int": "I"}
     file = ROOT.TFile(str(path), "RECREATE")
-    tree = ROOT.TTree("nominal", "AnalysisTop-style tree")
-    vectors = {
-        name: ROOT.std.vector(ctype)()
-        for name, ctype in [
-            *[(f"jet_{v}", "float") for v in ("pt", "eta", "phi", "e")],
-            ("jet_isbtagged_DL1r_77", "int"),
-            *[(f"{lep}_{v}", "float") for lep in ("el", "mu") for v in ("pt", "eta", "phi", "e")],
-            ("el_charge", "float"),
-            ("mu_charge", "float"),
-        ]
-    }
-    for name, vec in vectors.items():
-        tree.Branch(name, vec)
-    scalars = {name: array("f", [0.0]) for name in ("met_met", "met_phi", "weight_mc")}
-    for name, buffer in scalars.items():
-        tree.Branch(name, buffer, f"{name}/F")
-
-    jets = ak.zip({k[4:]: branches[k] for k in branches if k.startswith("jet_")})
-    leptons = ak.zip({k[4:]: branches[k] for k in branches if k.startswith("lep_")})
-    for i in range(len(branches["met"])):
-        for vec in vectors.values():
-            vec.clear()
-        for jet in jets[i].to_list():
-            vectors["jet_pt"].push_back(jet["pt"] * MEV)
-            vectors["jet_eta"].push_back(jet["eta"])
-            vectors["jet_phi"].push_back(jet["phi"])
-            vectors["jet_e"].push_back(_energy(jet["pt"], jet["eta"], jet["mass"]) * MEV)
-            vectors["jet_isbtagged_DL1r_77"].push_back(int(jet["btag"]))
-        for lep in leptons[i].to_list():
-            kind = "el" if lep["pid"] == 11 else "mu"
-            vectors[f"{kind}_pt"].push_back(lep["pt"] * MEV)
-            vectors[f"{kind}_eta"].push_back(lep["eta"])
-            vectors[f"{kind}_phi"].push_back(lep["phi"])
-            vectors[f"{kind}_e"].push_back(_energy(lep["pt"], lep["eta"], lep["mass"]) * MEV)
-            vectors[f"{kind}_charge"].push_back(lep["charge"])
-        scalars["met_met"][0] = branches["met"][i] * MEV
-        scalars["met_phi"][0] = branches["met_phi"][i]
-        scalars["weight_mc"][0] = 0.5 + i
+    tree = ROOT.TTree(tree_name, "written by ROOT for nuanalysis tests")
+    buffers = {}
+    for name, (ctype, values) in columns.items():
+        if isinstance(values[0], list):
+            buffers[name] = ROOT.std.vector(ctype)()
+            tree.Branch(name, buffers[name])
+        else:
+            buffers[name] = array(leaf_code[ctype][0].lower(), [0])
+            tree.Branch(name, buffers[name], f"{name}/{leaf_code[ctype]}")
+    for i in range(len(next(iter(columns.values()))[1])):
+        for name, (_, values) in columns.items():
+            if isinstance(values[i], list):
+                buffers[name].clear()
+                for value in values[i]:
+                    buffers[name].push_back(value)
+            else:
+                buffers[name][0] = values[i]
         tree.Fill()
     file.Write()
     file.Close()
+
+
+def _lists(array, factor=None):
+    return ak.to_list(array if factor is None else array * factor)
+
+
+def _split_leptons(branches):
+    """Electrons and muons as separate collections, as experiments store them."""
+    leptons = ak.zip({k[4:]: branches[k] for k in branches if k.startswith("lep_")})
+    return leptons[leptons.pid == 11], leptons[leptons.pid == 13]
+
+
+def _atlas_columns(branches):
+    """AnalysisTop-style names, MeV, energies instead of masses, el_/mu_ split."""
+    jet_e = _energy(branches["jet_pt"], branches["jet_eta"], branches["jet_mass"])
+    columns = {
+        "jet_pt": ("float", _lists(branches["jet_pt"], MEV)),
+        "jet_eta": ("float", _lists(branches["jet_eta"])),
+        "jet_phi": ("float", _lists(branches["jet_phi"])),
+        "jet_e": ("float", _lists(jet_e, MEV)),
+        "jet_isbtagged_DL1r_77": ("int", _lists(ak.values_astype(branches["jet_btag"], int))),
+        "met_met": ("float", (branches["met"] * MEV).tolist()),
+        "met_phi": ("float", branches["met_phi"].tolist()),
+        "weight_mc": ("float", (0.5 + np.arange(len(branches["met"]))).tolist()),
+    }
+    for prefix, lep in zip(("el", "mu"), _split_leptons(branches), strict=True):
+        columns[f"{prefix}_pt"] = ("float", _lists(lep.pt, MEV))
+        columns[f"{prefix}_eta"] = ("float", _lists(lep.eta))
+        columns[f"{prefix}_phi"] = ("float", _lists(lep.phi))
+        columns[f"{prefix}_e"] = ("float", _lists(_energy(lep.pt, lep.eta, lep.mass), MEV))
+        columns[f"{prefix}_charge"] = ("float", _lists(ak.values_astype(lep.charge, float)))
+    return columns
 
 
 @pytest.mark.root
@@ -79,7 +96,7 @@ def test_root_written_mev_tree_through_shipped_mapping(tmp_path, channel):
     n = 40
     branches = make_branches(channel, n, seed=11, truth=False)
     path = tmp_path / "atlas.root"
-    _write_atlas_tree_with_root(path, branches)
+    _root_tree(path, "nominal", _atlas_columns(branches))
 
     events = io.read_events(path, mapping=str(ATLAS_MAPPING))
     assert len(events) == n and "truth" not in events.fields
@@ -119,6 +136,42 @@ def test_root_written_mev_tree_through_shipped_mapping(tmp_path, channel):
     np.testing.assert_allclose(padded.leptons, reference.leptons, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(padded.met, reference.met, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(padded.jets[..., :3], reference.jets[..., :3], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not HAVE_ROOT, reason="PyROOT not installed")
+def test_root_written_delphes_names_through_shipped_mapping(tmp_path):
+    """Delphes names with dots, one-object MissingET/Event collections, bit-mask b-tag."""
+    branches = make_branches("dilepton", 30, seed=12, truth=False)
+    columns = {
+        "Jet.PT": ("float", _lists(branches["jet_pt"])),
+        "Jet.Eta": ("float", _lists(branches["jet_eta"])),
+        "Jet.Phi": ("float", _lists(branches["jet_phi"])),
+        "Jet.Mass": ("float", _lists(branches["jet_mass"])),
+        "Jet.BTag": ("int", _lists(ak.values_astype(branches["jet_btag"], int) * 6)),
+        "MissingET.MET": ("float", [[v] for v in branches["met"].tolist()]),
+        "MissingET.Phi": ("float", [[v] for v in branches["met_phi"].tolist()]),
+        "Event.Weight": ("float", [[2.0]] * 30),
+    }
+    for prefix, lep in zip(("Electron", "Muon"), _split_leptons(branches), strict=True):
+        for field, name in (("pt", "PT"), ("eta", "Eta"), ("phi", "Phi")):
+            columns[f"{prefix}.{name}"] = ("float", _lists(lep[field]))
+        columns[f"{prefix}.Charge"] = ("int", _lists(ak.values_astype(lep.charge, int)))
+    path = tmp_path / "delphes.root"
+    _root_tree(path, "Delphes", columns)
+
+    padded = io.load_padded(path, mapping=MAPPINGS / "delphes.toml")
+    reference = io.to_padded(io.read_events(io.write_ntuple(tmp_path / "gev.root", branches)))
+    for name in ("jets", "leptons", "met"):
+        np.testing.assert_allclose(getattr(padded, name), getattr(reference, name), rtol=1e-6)
+    for name in ("jet_btag", "jet_mask", "lep_charge", "lep_pid"):
+        np.testing.assert_array_equal(getattr(padded, name), getattr(reference, name))
+    assert (padded.weight == 2.0).all()
+
+    columns["MissingET.MET"][1][4] = [1.0, 2.0]
+    _root_tree(path, "Delphes", columns)
+    with pytest.raises(InputError, match=r"'MissingET.MET' for 'met' must hold one.*entry 4 has 2"):
+        io.read_events(path, mapping=MAPPINGS / "delphes.toml")
 
 
 def test_renamed_branches_scale_only_momenta(tmp_path):
@@ -177,6 +230,8 @@ def test_shipped_mapping_is_valid():
         ({"branches": {"met": ["a", "b"]}}, "'met' is not a per-object branch"),
         ({"branches": {"jet_pt": 3}}, "'jet_pt' must map to a branch name"),
         ({"branches": {"lep_pt": ["a", 3]}}, "expected branch names$"),
+        ({"branches": {"lep_e": ["a", 0.1]}}, "expected branch names$"),
+        ({"branches": {"lep_pid": ["a", 1.5]}}, "expected branch names or numbers$"),
         ({"branches": {"jet_mass": "m", "jet_e": "e"}}, "either 'jet_mass' or 'jet_e'"),
         ({"branches": {"lep_pt": ["a", "b"]}}, "'lep_eta' must list 2 branches"),
     ],
