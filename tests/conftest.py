@@ -79,8 +79,11 @@ def make_branches(
 ) -> dict:
     """Schema-v1 branches of ``n`` synthetic tt̄ events of ``channel``.
 
-    ``met_resolution`` (GeV) smears each MET component; ``jet_resolution`` is the
-    relative Gaussian pT smearing of the quark jets.
+    Tops: exponential pT (mean 80 GeV), Gaussian η (σ 1.2), mass TOP_MASS, each
+    decayed isotropically. Leptons are the W's charged leptons unsmeared (e or μ at
+    random); no selection cuts are applied. ``met_resolution`` (GeV) smears each
+    MET component; ``jet_resolution`` is the relative Gaussian pT smearing of the
+    quark jets (b jets carry B_MASS, light-quark jets are massless).
     """
     rng = np.random.default_rng(seed)
     tops = []
@@ -128,16 +131,15 @@ def make_branches(
 
     # leptons: the charged leptons of leptonic Ws, pT-ordered
     lep_slots = [2, 4]
-    lep_keep = leptonic
     lep_pt = p_pt[:, lep_slots]
-    lep_order = np.argsort(np.where(lep_keep, -lep_pt, np.inf), axis=1, kind="stable")
+    lep_order = np.argsort(np.where(leptonic, -lep_pt, np.inf), axis=1, kind="stable")
     lep = {
-        "lep_pt": _jagged(lep_pt, lep_keep, lep_order),
-        "lep_eta": _jagged(p_eta[:, lep_slots], lep_keep, lep_order),
-        "lep_phi": _jagged(p_phi[:, lep_slots], lep_keep, lep_order),
-        "lep_mass": _jagged(lep_mass, lep_keep, lep_order),
-        "lep_charge": _jagged(np.tile([1, -1], (n, 1)), lep_keep, lep_order),
-        "lep_pid": _jagged(flavour, lep_keep, lep_order),
+        "lep_pt": _jagged(lep_pt, leptonic, lep_order),
+        "lep_eta": _jagged(p_eta[:, lep_slots], leptonic, lep_order),
+        "lep_phi": _jagged(p_phi[:, lep_slots], leptonic, lep_order),
+        "lep_mass": _jagged(lep_mass, leptonic, lep_order),
+        "lep_charge": _jagged(np.tile([1, -1], (n, 1)), leptonic, lep_order),
+        "lep_pid": _jagged(flavour, leptonic, lep_order),
     }
 
     # jets: b, b̄, hadronic W daughters (pT smeared), plus unmatched extra jets
