@@ -79,22 +79,33 @@ def response_toys_covariance(
     unfold_values: Callable[[Response], np.ndarray],
     n_toys: int,
     rng: np.random.Generator,
+    max_failed_fraction: float = 0.1,
 ) -> np.ndarray:
     """Covariance of ``unfold_values(replica)`` over statistical replicas of the response.
 
     Each replica fluctuates the migration matrix, the fakes and the misses
     independently (they are disjoint event sets) and rebuilds the reco and
-    truth spectra from them, so the bookkeeping stays consistent.
+    truth spectra from them, so the bookkeeping stays consistent. With few
+    simulated events a replica can empty a truth bin; such replicas are
+    skipped, and more than ``max_failed_fraction`` of them is an error.
     """
     fakes_w2 = response.reco_w2 - response.matrix_w2.sum(axis=1)
     misses_w2 = response.truth_w2 - response.matrix_w2.sum(axis=0)
-    results = []
+    results, failures = [], []
     for _ in range(n_toys):
         replica = copy.copy(response)
         replica.matrix = fluctuate(response.matrix, response.matrix_w2, rng)
         replica.reco = replica.matrix.sum(axis=1) + fluctuate(response.fakes, fakes_w2, rng)
         replica.truth = replica.matrix.sum(axis=0) + fluctuate(response.misses, misses_w2, rng)
-        results.append(unfold_values(replica))
+        try:
+            results.append(unfold_values(replica))
+        except UnfoldingError as error:
+            failures.append(str(error))
+    if len(failures) > max_failed_fraction * n_toys:
+        raise UnfoldingError(
+            f"{len(failures)} of {n_toys} response replicas cannot be unfolded "
+            f"(first: {failures[0]}); the response has too few simulated events per bin"
+        )
     return _sample_covariance(np.array(results))
 
 
