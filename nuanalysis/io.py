@@ -10,7 +10,7 @@ become ``_`` in the counter name).
 
 Reading (:func:`read_events`, :func:`iterate_events`) validates every file —
 existence, readability, tree, branches, emptiness, finite momenta, lepton
-multiplicity — and raises :class:`~nuanalysis.errors.InputError` or
+multiplicity and charges, at least one jet — and raises :class:`~nuanalysis.errors.InputError` or
 :class:`~nuanalysis.errors.ChannelError` naming the file, branch and entry, so
 bad input never reaches numba or torch. :func:`to_padded` is the one
 awkward → numpy conversion (:class:`~nuanalysis.padded.PaddedEvents`).
@@ -441,6 +441,16 @@ def _check_charges(charge: ak.Array, channel: str, where: str, offset: int = 0) 
         raise InputError(f"{where}: entry {offset + int(np.argmax(bad))} has {what}")
 
 
+def _check_jets(counts: np.ndarray, where: str, offset: int = 0) -> None:
+    """Every tt̄ event has at least one jet; an empty jet set would leave the flows'
+    attention over nothing (NaN) and the b-jet methods without candidates."""
+    if len(counts) and (counts == 0).any():
+        raise InputError(
+            f"{where}: entry {offset + int(np.argmax(counts == 0))} has no jets; tt̄ events "
+            "need jets (apply the channel's selection: ≥ 4 jets semileptonic, ≥ 2 dilepton)"
+        )
+
+
 def _momentum4d(fields: dict) -> ak.Array:
     return ak.zip(fields, with_name="Momentum4D")
 
@@ -500,6 +510,7 @@ def _events_from_arrays(
         ak.to_numpy(ak.num(raw["lep_pt"], axis=1)), channel, str(path), offset
     )
     _check_charges(raw["lep_charge"], channel, str(path), offset)
+    _check_jets(ak.to_numpy(ak.num(raw["jet_pt"], axis=1)), str(path), offset)
     if "truth_nu_pt" in raw:
         counts = ak.to_numpy(ak.num(raw["truth_nu_pt"], axis=1))
         bad = counts != N_NEUTRINOS[channel]
@@ -630,6 +641,7 @@ def to_padded(events: ak.Array, channel: str | None = None) -> PaddedEvents:
     n_lep = N_LEPTONS[channel]
     jets = events.jets
     n_jets = ak.to_numpy(ak.num(jets, axis=1)).astype(np.int64)
+    _check_jets(n_jets, "events")
     jet_mask = np.arange(MAX_JETS) < np.minimum(n_jets, MAX_JETS)[:, None]
     met = ak.to_numpy(events.met.pt).astype(np.float64)
     met_phi = ak.to_numpy(events.met.phi).astype(np.float64)

@@ -288,6 +288,17 @@ def test_to_padded_rejects_non_finite_events_built_in_memory(synthetic_ntuple):
         io.to_padded(events)
 
 
+def test_event_without_jets_is_rejected(tmp_path):
+    branches = make_branches("dilepton", 10)
+    keep = (
+        ak.local_index(branches["jet_pt"]) < ak.Array(np.where(np.arange(10) == 6, 0, 99))[:, None]
+    )
+    jets_cut = {k: (v[keep] if k.startswith("jet_") else v) for k, v in branches.items()}
+    path = io.write_ntuple(tmp_path / "nojet.root", jets_cut)
+    with pytest.raises(InputError, match=r"nojet\.root: entry 6 has no jets"):
+        io.read_events(path)
+
+
 def test_to_padded_of_no_events_keeps_shapes(synthetic_ntuple):
     events = io.read_events(synthetic_ntuple("dilepton", 5))[:0]
     padded = io.to_padded(events, channel="dilepton")
