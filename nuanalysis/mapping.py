@@ -49,7 +49,8 @@ _KEYS = {"tree", "scale", "branches", "description"}
 ENERGY_FOR_MASS = {"jet_mass": "jet_e", "lep_mass": "lep_e"}
 """Mapping keys that give an energy to be read in place of a schema mass branch."""
 
-Source = str | tuple[str | int, ...]
+Source = str | tuple[str | int | float, ...]
+"""A schema branch's origin: a branch name, or parts (names or constants) to merge."""
 
 
 @dataclass(frozen=True)
