@@ -1,0 +1,215 @@
+"""Physics validation of a sample written by ``nuanalysis generate``.
+
+Prints, for one schema-v1 file (channel from the lepton multiplicity):
+
+* truth m(ℓν) of every leptonic W: median and width68 (≈ m_W = 80.4, Γ_W ≈ 2.1);
+* truth m(bℓν) of every leptonic top: median (≈ the generated m_t);
+* the top minus the sum of its three decay partons (shower recoil check);
+* MET − Σ truth ν (x and y components): median and width68;
+* b-tagging efficiency of b, c and light jets. The schema has no flavour
+  branch, so jets take the flavour of the quark parton they are matched to
+  (``jet_match``: parton 0/1 → b, W daughter with |pid| 4 → c, else light);
+  unmatched jets are not counted;
+* semileptonic: the fraction of events whose four quark partons are each
+  matched to a (distinct, the matching is one-to-one) jet; both channels: the
+  fraction with a jet within ΔR < 0.4 of two quark partons (the events the
+  ν-Flows paper removes; we keep them);
+* with ``--throughput N``: generates N selected events of the same channel in
+  one process and reports the selection efficiency and selected events/s/core.
+
+width68 is half the 16–84 % interquantile range (DESIGN.md). Usage::
+
+    python benchmarks/validate_generator.py FILE [--throughput 300] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from nuanalysis.kinematics import from_pt_eta_phi_m, mass
+
+LEPTONS = (11, 13)
+
+
+def summary(values: np.ndarray) -> dict[str, float]:
+    """Median and width68 of a distribution."""
+    values = np.asarray(values, dtype=np.float64)
+    low, median, high = np.percentile(values, [16, 50, 84])
+    return {"median": float(median), "width68": float((high - low) / 2), "n": len(values)}
+
+
+def parton_momenta(tree: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 6, 4) Cartesian parton momenta and their (n, 6) pids."""
+    p = from_pt_eta_phi_m(
+        *(ak.to_numpy(tree[f"truth_parton_{q}"]) for q in ("pt", "eta", "phi", "mass"))
+    )
+    return p, ak.to_numpy(tree["truth_parton_pid"]).astype(np.int64)
+
+
+def leptonic_masses(partons: np.ndarray, pid: np.ndarray) -> dict[str, np.ndarray]:
+    """m(ℓν) and m(bℓν) of every leptonic W / top (W⁺ uses partons 0, 2, 3; W⁻ 1, 4, 5)."""
+    m_lnu, m_blnu = [], []
+    for b, lep, nu in ((0, 2, 3), (1, 4, 5)):
+        leptonic = np.isin(np.abs(pid[:, lep]), LEPTONS)
+        w = partons[leptonic, lep] + partons[leptonic, nu]
+        m_lnu.append(mass(w))
+        m_blnu.append(mass(w + partons[leptonic, b]))
+    return {"mlnu": np.concatenate(m_lnu), "mblnu": np.concatenate(m_blnu)}
+
+
+def top_closure(tree: dict, partons: np.ndarray) -> np.ndarray:
+    """m(t) − m(sum of its decay partons), for t and t̄."""
+    differences = []
+    for name, (b, f1, f2) in (("top", (0, 2, 3)), ("antitop", (1, 4, 5))):
+        top = from_pt_eta_phi_m(
+            *(ak.to_numpy(tree[f"truth_{name}_{q}"]) for q in ("pt", "eta", "phi", "mass"))
+        )
+        differences.append(mass(top) - mass(partons[:, b] + partons[:, f1] + partons[:, f2]))
+    return np.concatenate(differences)
+
+
+def met_residuals(tree: dict) -> dict[str, np.ndarray]:
+    """MET − Σ truth neutrinos, per component."""
+    nu_pt, nu_phi = tree["truth_nu_pt"], tree["truth_nu_phi"]
+    sum_x = ak.to_numpy(ak.sum(nu_pt * np.cos(nu_phi), axis=1))
+    sum_y = ak.to_numpy(ak.sum(nu_pt * np.sin(nu_phi), axis=1))
+    met, met_phi = ak.to_numpy(tree["met"]), ak.to_numpy(tree["met_phi"])
+    return {"x": met * np.cos(met_phi) - sum_x, "y": met * np.sin(met_phi) - sum_y}
+
+
+def matched_flavour(jet_match: ak.Array, pid: np.ndarray) -> np.ndarray:
+    """Flat 5 / 4 / 0 from the matched parton's |pid|; -1 for unmatched jets."""
+    match = ak.to_numpy(ak.flatten(jet_match)).astype(np.int64)
+    event = np.repeat(np.arange(len(pid)), ak.to_numpy(ak.num(jet_match)))
+    parton_pid = np.abs(pid[event, np.maximum(match, 0)])
+    flavour = np.select([parton_pid == 5, parton_pid == 4], [5, 4], 0)
+    return np.where(match >= 0, flavour, -1)
+
+
+def btag_efficiencies(tree: dict, pid: np.ndarray) -> dict[str, dict[str, float]]:
+    flavour = matched_flavour(tree["jet_match"], pid)
+    tagged = ak.to_numpy(ak.flatten(tree["jet_btag"]))
+    result = {}
+    for name, code in (("b", 5), ("c", 4), ("light", 0)):
+        jets = flavour == code
+        result[name] = {
+            "efficiency": float(tagged[jets].mean()) if jets.any() else float("nan"),
+            "n_jets": int(jets.sum()),
+        }
+    return result
+
+
+def ambiguous_fraction(tree: dict, pid: np.ndarray) -> float:
+    """Fraction of events with a jet within ΔR < 0.4 of two or more quark partons."""
+    is_quark = (np.abs(pid) >= 1) & (np.abs(pid) <= 5)
+    jet_eta, jet_phi = tree["jet_eta"], tree["jet_phi"]
+    close = ak.zeros_like(jet_eta, dtype=np.int64)
+    for p in range(6):
+        deta = jet_eta - ak.to_numpy(tree["truth_parton_eta"])[:, p]
+        dphi = (jet_phi - ak.to_numpy(tree["truth_parton_phi"])[:, p] + np.pi) % (2 * np.pi) - np.pi
+        close = close + ((np.hypot(deta, dphi) < 0.4) & is_quark[:, p])
+    return float(ak.mean(ak.any(close >= 2, axis=1)))
+
+
+def fully_matched_fraction(tree: dict, pid: np.ndarray) -> float:
+    """Fraction of events whose quark partons are all matched to jets."""
+    n_quarks = ((np.abs(pid) >= 1) & (np.abs(pid) <= 5)).sum(axis=1)
+    n_matched = ak.to_numpy(ak.sum(tree["jet_match"] >= 0, axis=1))
+    return float(np.mean(n_matched == n_quarks))
+
+
+def throughput(channel: str, n_events: int, seed: int) -> dict[str, float]:
+    from nuanalysis.generation import generate
+
+    result = generate(channel, n_events, seed=seed, jobs=1, progress_bar=False)
+    return {
+        "n_generated": result.n_generated,
+        "n_selected": result.n_passing,
+        "selection_efficiency": result.efficiency,
+        "selected_events_per_second_per_core": result.events_per_second_per_core,
+    }
+
+
+def validate(path: str, throughput_events: int = 0, seed: int = 12345) -> dict:
+    tree = uproot.open(path)["events"].arrays(library="ak")
+    tree = {name: tree[name] for name in tree.fields}
+    n_leptons = np.unique(ak.to_numpy(ak.num(tree["lep_pt"])))
+    channel = {1: "semileptonic", 2: "dilepton"}[int(n_leptons[0])]
+    partons, pid = parton_momenta(tree)
+    masses = leptonic_masses(partons, pid)
+    met = met_residuals(tree)
+    report = {
+        "file": path,
+        "channel": channel,
+        "n_events": len(tree["met"]),
+        "truth_mlnu": summary(masses["mlnu"]),
+        "truth_mblnu": summary(masses["mblnu"]),
+        "top_minus_decay_products_mass": summary(top_closure(tree, partons)),
+        "met_minus_truth_nu": {"x": summary(met["x"]), "y": summary(met["y"])},
+        "btag": btag_efficiencies(tree, pid),
+        "all_quark_partons_matched_fraction": fully_matched_fraction(tree, pid),
+        "ambiguous_jet_fraction": ambiguous_fraction(tree, pid),
+        "lepton_charge_mean": float(ak.mean(tree["lep_charge"])),
+    }
+    if throughput_events:
+        report["throughput"] = throughput(channel, throughput_events, seed)
+    return report
+
+
+def print_report(report: dict) -> None:
+    def line(label, s):
+        print(
+            f"  {label:<34s} median {s['median']:9.3f}   width68 {s['width68']:8.3f}  (n={s['n']})"
+        )
+
+    print(f"{report['file']}: {report['channel']}, {report['n_events']} events")
+    line("truth m(lν) [GeV]", report["truth_mlnu"])
+    line("truth m(blν) [GeV]", report["truth_mblnu"])
+    line("m(t) − m(decay partons) [GeV]", report["top_minus_decay_products_mass"])
+    line("MET_x − Σν_x [GeV]", report["met_minus_truth_nu"]["x"])
+    line("MET_y − Σν_y [GeV]", report["met_minus_truth_nu"]["y"])
+    for name, value in report["btag"].items():
+        print(
+            f"  b-tag efficiency, {name:<6s} jets      {value['efficiency']:.4f}  "
+            f"(n={value['n_jets']}, flavour from the matched parton)"
+        )
+    print(
+        f"  all quark partons matched          {report['all_quark_partons_matched_fraction']:.3f}"
+    )
+    print(f"  events with an ambiguous jet       {report['ambiguous_jet_fraction']:.3f}")
+    print(f"  mean lepton charge                 {report['lepton_charge_mean']:+.3f}")
+    if "throughput" in report:
+        t = report["throughput"]
+        print(
+            f"  generation (1 process): efficiency {t['selection_efficiency']:.3f} "
+            f"({t['n_selected']}/{t['n_generated']}), "
+            f"{t['selected_events_per_second_per_core']:.1f} selected events/s/core"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("file", help="ntuple written by nuanalysis generate")
+    parser.add_argument(
+        "--throughput",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also generate N selected events in one process and time it",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    args = parser.parse_args()
+    report = validate(args.file, args.throughput)
+    print_report(report)
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump(report, stream, indent=2)
+
+
+if __name__ == "__main__":
+    main()
