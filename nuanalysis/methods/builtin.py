@@ -2,3 +2,4 @@
 
 from nuanalysis.methods import truth  # noqa: F401
 from nuanalysis.methods import flows  # noqa: F401
+from nuanalysis.methods import quadratic  # noqa: F401
