@@ -121,6 +121,18 @@ def test_resume_continues_exactly_where_training_stopped(arrays, tmp_path):
         train(fresh(), features, targets, hp, tmp_path / "none", resume=True, progress=False)
 
 
+def test_time_budget_stops_after_one_epoch_and_resume_goes_on(arrays, tmp_path):
+    features, targets = arrays
+    hp = preset("tiny")
+    model = build_model("ff", "semileptonic", hp)
+    first = train(model, features, targets, hp, tmp_path / "ck", max_seconds=0.0, progress=False)
+    assert first.epochs == 1 and not first.stopped_early
+    again = train(
+        model, features, targets, hp, tmp_path / "ck", resume=True, epochs=3, progress=False
+    )
+    assert [h["epoch"] for h in again.history] == [0, 1, 2]
+
+
 def test_cli_trains_saves_provenance_and_resumes(ntuple, tmp_path):
     out = tmp_path / "model.pt"
     args = ["--input", str(ntuple), "--out", str(out), "--preset", "tiny", "--threads", "1"]

@@ -97,9 +97,9 @@ def train(
 
     Scalers are fitted on the training split (not the hold-out). ``checkpoint``
     is rewritten after each epoch; with ``resume=True`` training continues from
-    it. ``epochs`` overrides the preset's maximum; ``max_seconds`` stops after
-    the epoch that exceeds the time budget. The best-validation weights are
-    loaded into ``model`` at the end.
+    it. ``epochs`` overrides the preset's maximum; ``max_seconds`` stops this
+    call after the epoch that exceeds the time budget (a later resume goes on).
+    The best-validation weights are loaded into ``model`` at the end.
     """
     hp = hyper_parameters
     checkpoint = Path(checkpoint)
@@ -130,12 +130,12 @@ def train(
     )
     history: list[dict[str, float]] = []
     best = {"loss": math.inf, "epoch": -1, "weights": copy.deepcopy(model.state_dict())}
-    bad_epochs, start_epoch, seconds, stopped = 0, 0, 0.0, False
+    bad_epochs, start_epoch, seconds, session = 0, 0, 0.0, 0.0
     if state is not None:
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
-        start_epoch, seconds, stopped = state["epoch"] + 1, state["seconds"], state["stopped"]
+        start_epoch, seconds = state["epoch"] + 1, state["seconds"]
 
     bar = tqdm(
         range(start_epoch, max_epochs),
@@ -145,7 +145,7 @@ def train(
         total=max_epochs,
     )
     for epoch in bar:
-        if stopped:
+        if bad_epochs >= hp["patience"] or (max_seconds is not None and session > max_seconds):
             break
         started = time.perf_counter()
         model.train()
@@ -166,6 +166,7 @@ def train(
             count += len(index)
         model.eval()
         valid_loss = _mean_loss(model, valid_features, valid_targets, 4 * batch)
+        session += time.perf_counter() - started
         seconds += time.perf_counter() - started
         history.append({"epoch": epoch, "train_loss": total / count, "valid_loss": valid_loss})
         if valid_loss < best["loss"]:
@@ -177,9 +178,6 @@ def train(
             bad_epochs = 0
         else:
             bad_epochs += 1
-        stopped = bad_epochs >= hp["patience"] or (
-            max_seconds is not None and seconds > max_seconds
-        )
         bar.set_postfix(
             train=f"{total / count:.4f}", valid=f"{valid_loss:.4f}", best=f"{best['loss']:.4f}"
         )
@@ -194,7 +192,6 @@ def train(
                 "bad_epochs": bad_epochs,
                 "epoch": epoch,
                 "seconds": seconds,
-                "stopped": stopped,
             },
             checkpoint.with_name(checkpoint.name + ".tmp"),
         )
