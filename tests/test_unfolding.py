@@ -227,7 +227,8 @@ def test_relative_uncertainty_and_correlations():
 
 def test_choosing_k():
     assert U.k_from_d(np.array([150.0, 12.0, 3.0, 0.4, 1.8, 0.2])) == 3
-    assert U.k_from_d(np.array([0.5, 0.2])) == 1
+    assert U.k_from_d(np.array([40.0, 0.5, 0.2])) == 2
+    assert U.k_from_d(np.array([40.0])) == 1
     response = toy_response()
     _, reco, ok = toy_sample(50_000, seed=21)
     measured, w2 = response.spectrum(reco, valid=ok)
