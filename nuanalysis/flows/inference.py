@@ -47,6 +47,21 @@ def _batches(n_events: int, rows_per_event: int) -> Iterator[slice]:
 
 
 @torch.no_grad()
+def _draw(
+    events: PaddedEvents, n_samples: int, model: ModelLike, seed: int | None
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Per batch of events: (slice, (b, S, n_nu, 3) momenta, (b, S) log-probs)."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be positive, got {n_samples}")
+    flow = resolve_model(model, events.channel, "flow")
+    features = event_features(events)
+    with _seeded(seed):
+        for part in _batches(len(events), n_samples):
+            drawn, log_prob = flow.sample(features.select(part).to_torch(flow.device), n_samples)
+            momenta = momenta_from_targets(drawn.double().cpu().numpy(), flow.n_neutrinos)
+            yield part, momenta, log_prob.double().cpu().numpy()
+
+
 def sample_posterior(
     events: PaddedEvents,
     n_samples: int = MODE_SAMPLES,
@@ -62,29 +77,27 @@ def sample_posterior(
     ``model`` is a path, a loaded model, or None for the package's pretrained
     model of the events' channel.
     """
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be positive, got {n_samples}")
-    flow = resolve_model(model, events.channel, "flow")
-    features = event_features(events)
-    samples = np.zeros((len(events), n_samples, flow.n_targets), dtype=np.float64)
-    log_prob = np.zeros((len(events), n_samples), dtype=np.float64)
-    with _seeded(seed):
-        for part in _batches(len(events), n_samples):
-            batch = features.select(part).to_torch(flow.device)
-            drawn, logp = flow.sample(batch, n_samples)
-            samples[part] = drawn.double().cpu().numpy()
-            log_prob[part] = logp.double().cpu().numpy()
-    return momenta_from_targets(samples, flow.n_neutrinos), log_prob
+    samples = np.zeros((len(events), n_samples, events.n_neutrinos, 3))
+    log_prob = np.zeros((len(events), n_samples))
+    for part, momenta, logp in _draw(events, n_samples, model, seed):
+        samples[part], log_prob[part] = momenta, logp
+    return samples, log_prob
 
 
 def flow_mode(
     events: PaddedEvents, model: ModelLike = None, n_samples: int = MODE_SAMPLES, seed=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ν-Flows(mode): (n, n_nu, 3) most probable of ``n_samples`` draws and its (n,) log-prob."""
-    samples, log_prob = sample_posterior(events, n_samples, model, seed)
-    best = np.argmax(log_prob, axis=1)
-    rows = np.arange(len(events))
-    return samples[rows, best], log_prob[rows, best]
+    """ν-Flows(mode): (n, n_nu, 3) most probable of ``n_samples`` draws and its (n,) log-prob.
+
+    Only the best draw of each event is kept, so memory does not grow with ``n_samples``.
+    """
+    best = np.zeros((len(events), events.n_neutrinos, 3))
+    best_log_prob = np.zeros(len(events))
+    for part, momenta, logp in _draw(events, n_samples, model, seed):
+        index = np.argmax(logp, axis=1)
+        rows = np.arange(len(index))
+        best[part], best_log_prob[part] = momenta[rows, index], logp[rows, index]
+    return best, best_log_prob
 
 
 @torch.no_grad()
