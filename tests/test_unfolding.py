@@ -399,3 +399,19 @@ def test_cli_writes_the_design_json(dilepton_events, tmp_path):
 
     bad = runner.invoke(cli, ["unfold", "--methods", "truth,nonsense", "--input", str(path)])
     assert bad.exit_code != 0 and "nonsense" in bad.output
+
+
+def test_cli_refuses_semileptonic_events_and_unavailable_backends(dilepton_events):
+    from click.testing import CliRunner
+
+    from nuanalysis.cli import cli
+    from nuanalysis.errors import ChannelError
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["unfold", "--methods", "truth", "--channel", "semileptonic"])
+    assert isinstance(result.exception, ChannelError) and "dilepton" in str(result.exception)
+    if not U.backends.roounfold_available():
+        path, _ = dilepton_events
+        args = ["unfold", "--methods", "truth", "--input", str(path), "--backend", "roounfold"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code != 0 and "RooUnfold" in result.output
