@@ -16,7 +16,7 @@ import numpy as np
 
 from nuanalysis.generation.detector import DetectorParameters
 from nuanalysis.generation.pythia import FlatEvents
-from nuanalysis.generation.truth import _daughters
+from nuanalysis.generation.truth import daughter_positions
 
 
 def cluster_jets(
@@ -82,7 +82,7 @@ def _weakly_decaying_heavy_hadrons(offsets, pid, status, d1, d2):
             if flavour == 0:
                 continue
             weak = True
-            for d in _daughters(d1[g], d2[g]):
+            for d in daughter_positions(d1[g], d2[g]):
                 if _heavy_content(abs(pid[start + d])) == flavour:
                     weak = False
                     break

@@ -56,7 +56,7 @@ class TruthRecord:
 
 
 @numba.njit(cache=True)
-def _daughters(d1: int, d2: int) -> np.ndarray:
+def daughter_positions(d1: int, d2: int) -> np.ndarray:
     """Record positions of a particle's daughters (Pythia ``Particle::daughterList`` rules)."""
     if d1 <= 0 and d2 <= 0:
         return np.empty(0, np.int64)
@@ -74,7 +74,7 @@ def _last_copy(start, i, pid, d1, d2):
     """Follow a particle through its carbon copies (a daughter with the same id)."""
     while True:
         following = -1
-        for d in _daughters(d1[start + i], d2[start + i]):
+        for d in daughter_positions(d1[start + i], d2[start + i]):
             if pid[start + d] == pid[start + i]:
                 following = d
                 break
@@ -109,7 +109,7 @@ def _truth_kernel(offsets, pid, d1, d2, px, py, pz, e):
             g = start + top
             tops[k, side] = (px[g], py[g], pz[g], e[g])
             w = -1
-            for d in _daughters(d1[g], d2[g]):
+            for d in daughter_positions(d1[g], d2[g]):
                 a = abs(pid[start + d])
                 if a == 24:
                     w = d
@@ -121,7 +121,7 @@ def _truth_kernel(offsets, pid, d1, d2, px, py, pz, e):
             if w < 0:
                 continue
             w = _last_copy(start, w, pid, d1, d2)
-            products = _daughters(d1[start + w], d2[start + w])
+            products = daughter_positions(d1[start + w], d2[start + w])
             if len(products) != 2:
                 continue
             first, second = products[0], products[1]
