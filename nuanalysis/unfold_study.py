@@ -375,20 +375,13 @@ def plot_study(study: UnfoldStudy, out_dir: str | Path) -> list[Path]:
         fig, (top, bottom) = plt.subplots(
             2, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
         )
-        for name, m in study.methods.items():
-            top.step(
-                np.arange(n + 1),
-                np.append(100 * m.rel_uncertainty, 100 * m.rel_uncertainty[-1]),
-                where="post",
-                label=name,
-            )
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        edges = np.arange(n + 1)
+        for index, (name, m) in enumerate(study.methods.items()):
+            colour = colours[index % len(colours)]
+            top.stairs(100 * m.rel_uncertainty, edges, label=name, color=colour)
             if m.ratio_to_truth is not None and name != REFERENCE:
-                bottom.step(
-                    np.arange(n + 1),
-                    np.append(m.ratio_to_truth, m.ratio_to_truth[-1]),
-                    where="post",
-                    label=name,
-                )
+                bottom.stairs(m.ratio_to_truth, edges, label=name, color=colour)
         top.set_ylabel("relative uncertainty [%]")
         top.legend(fontsize=12)
         bottom.axhline(1.0, color="black", lw=1)
