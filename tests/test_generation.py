@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from baselines.constants import W_MASS
+from baselines.constants import TOP_MASS, W_MASS
 from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.generation import generate
 from nuanalysis.generation.runner import job_quotas
@@ -227,3 +227,31 @@ def test_cli_writes_a_readable_schema_v1_file(tmp_path):
     assert len(events) == 6
     assert detect_channel(events) == "semileptonic"
     assert ak.all(ak.num(events.truth.partons) == 6)
+
+
+def test_detector_b_tagging_working_point_before_selection():
+    from nuanalysis.generation.detector import ATLAS_LIKE
+    from nuanalysis.generation.pythia import make_pythia, next_batch
+    from nuanalysis.generation.reconstruction import reconstruct
+
+    events = next_batch(make_pythia("both", 17, TOP_MASS), 200)
+    objects = reconstruct(events, np.random.default_rng(17), ATLAS_LIKE)
+    b_jets = objects.jet_flavour == 5
+    light_jets = objects.jet_flavour == 0
+    assert b_jets.sum() > 150  # two b quarks per event, most of them in stored jets
+    efficiency = objects.jet_btag[b_jets].mean()
+    assert abs(efficiency - ATLAS_LIKE.btag_efficiency_b) < 4 * np.sqrt(0.21 / b_jets.sum())
+    assert objects.jet_btag[light_jets].mean() < 0.03
+
+
+def test_detector_resolutions_have_calorimeter_behaviour():
+    from nuanalysis.generation.detector import ATLAS_LIKE
+
+    energy = np.array([20.0, 50.0, 200.0, 1000.0])
+    central = ATLAS_LIKE.jet_energy_resolution(energy, np.zeros(4))
+    forward = ATLAS_LIKE.jet_energy_resolution(energy, np.full(4, 4.0))
+    assert np.all(np.diff(central) < 0) and np.all(forward > central)
+    assert central[-1] == pytest.approx(ATLAS_LIKE.jet_resolution_central[2], rel=0.3)
+    assert np.all(ATLAS_LIKE.lepton_efficiency(np.array([11, 13]), np.array([2.6, 2.6])) == 0)
+    tag = ATLAS_LIKE.btag_efficiency(np.array([5, 4, 0, 5]), np.array([0.0, 0.0, 0.0, 3.0]))
+    assert tag[0] > tag[1] > tag[2] and tag[3] == 0
