@@ -171,7 +171,7 @@ def run_job(
     generators = [
         make_pythia(side, int(s), top_mass) for side, s in zip(sides, pythia_seeds, strict=True)
     ]
-    rng = np.random.default_rng(seed_sequence)
+    rng = np.random.default_rng(seed_sequence)  # detector smearing, efficiencies, b-tags
     parts, n_generated, n_selected, n_passing, batch_number = [], 0, 0, 0, 0
     while n_selected < quota:
         pythia = generators[batch_number % len(generators)]
