@@ -1,0 +1,191 @@
+"""mplhep-styled figures of method comparisons and χ² assignment (ν-Flows Figs. 6–8, Table 2).
+
+Every function takes the arrays it draws plus an output directory, writes one
+PNG and returns its path, so the report (:mod:`nuanalysis.report`) and
+notebooks can use them alike. Matplotlib runs on the Agg backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import mplhep as hep
+import numpy as np
+
+from nuanalysis.metrics import COMPONENTS, NEUTRINO_NAMES, neutrino_components
+
+LABELS = {
+    "truth": "Truth",
+    "quadratic": r"$p_T^{miss}$ + $m_W$",
+    "nw": "Neutrino Weighting",
+    "ellipse": "Ellipse",
+    "ff": r"$\nu$-FF",
+    "flow": r"$\nu$-Flows (mode)",
+    "flow-sample": r"$\nu$-Flows (sample)",
+}
+COLORS = {
+    "truth": "black",
+    "quadratic": "tab:green",
+    "nw": "tab:purple",
+    "ellipse": "tab:brown",
+    "ff": "tab:blue",
+    "flow": "tab:orange",
+    "flow-sample": "tab:red",
+}
+AXIS = {
+    "px": (r"$p_x$ [GeV]", (-250, 250)),
+    "py": (r"$p_y$ [GeV]", (-250, 250)),
+    "pz": (r"$p_z$ [GeV]", (-600, 600)),
+    "eta": (r"$\eta$", (-5, 5)),
+    "e": (r"$E$ [GeV]", (0, 800)),
+    "mlnu": (r"$m(\ell\nu)$ [GeV]", (0, 200)),
+    "mblnu": (r"$m(b\ell\nu)$ [GeV]", (50, 350)),
+    "mtt": (r"$m_{t\bar{t}}$ [GeV]", (250, 1250)),
+}
+BINS = 50
+
+
+def label(method: str) -> str:
+    return LABELS.get(method, method)
+
+
+def color(method: str) -> str | None:
+    return COLORS.get(method)
+
+
+def _figure(ncols: int = 1, nrows: int = 1, size: float = 5.0):
+    plt.style.use(hep.style.ATLAS)
+    return plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 0.9), squeeze=False)
+
+
+def _save(fig, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _overlay(ax, series: Mapping[str, np.ndarray], key: str, reference: np.ndarray | None):
+    title, edges = AXIS[key]
+    bins = np.linspace(*edges, BINS + 1)
+    if reference is not None:
+        counts, _ = np.histogram(np.clip(reference, bins[0], bins[-1]), bins)
+        hep.histplot(counts, bins, ax=ax, color="black", label="Truth", density=True)
+    for method, values in series.items():
+        if method == "truth" and reference is not None:
+            continue
+        counts, _ = np.histogram(np.clip(values, bins[0], bins[-1]), bins)
+        if counts.sum():
+            hep.histplot(
+                counts, bins, ax=ax, label=label(method), color=color(method), density=True
+            )
+    ax.set_xlabel(title)
+    ax.set_ylabel("density")
+    ax.set_xlim(bins[0], bins[-1])
+
+
+def plot_neutrino_components(
+    momenta: Mapping[str, np.ndarray],
+    valid: Mapping[str, np.ndarray],
+    truth: np.ndarray,
+    out_dir: str | Path,
+) -> list[Path]:
+    """Per neutrino: px, py, pz, η, E of each method (valid events) and the truth (paper Fig. 6)."""
+    paths = []
+    for i in range(truth.shape[1]):
+        fig, axes = _figure(ncols=len(COMPONENTS))
+        true = neutrino_components(truth[:, i])
+        reco = {m: neutrino_components(p[valid[m], i]) for m, p in momenta.items()}
+        for ax, component in zip(axes[0], COMPONENTS, strict=True):
+            _overlay(ax, {m: r[component] for m, r in reco.items()}, component, true[component])
+        axes[0, 0].legend(fontsize="x-small")
+        paths.append(_save(fig, Path(out_dir), f"{NEUTRINO_NAMES[i]}_components"))
+    return paths
+
+
+def plot_reco_vs_true(
+    momenta: Mapping[str, np.ndarray],
+    valid: Mapping[str, np.ndarray],
+    truth: np.ndarray,
+    out_dir: str | Path,
+    component: str = "pz",
+) -> Path:
+    """2-D histograms of reconstructed vs true ``component`` of neutrino 0 (paper Fig. 7)."""
+    methods = [m for m in momenta if m != "truth"] or list(momenta)
+    fig, axes = _figure(ncols=len(methods))
+    title, edges = AXIS[component]
+    bins = np.linspace(*edges, BINS + 1)
+    for ax, method in zip(axes[0], methods, strict=True):
+        keep = valid[method]
+        reco = neutrino_components(momenta[method][keep, 0])[component]
+        true = neutrino_components(truth[keep, 0])[component]
+        counts, _, _ = np.histogram2d(true, reco, [bins, bins])
+        hep.hist2dplot(counts, bins, bins, ax=ax, cbar=False, cmin=1)
+        ax.plot(edges, edges, color="grey", lw=1)
+        ax.set_xlabel(f"true {title}")
+        ax.set_ylabel(f"reco {title}")
+        ax.set_title(label(method), fontsize="small")
+    return _save(fig, Path(out_dir), f"reco_vs_true_{component}")
+
+
+def plot_distributions(
+    values: Mapping[str, Mapping[str, np.ndarray]], out_dir: str | Path, name: str = "masses"
+) -> Path:
+    """Overlaid distributions, one panel per quantity: ``values[quantity][method]`` (paper Fig. 8).
+
+    The ``truth`` entry (truth neutrino, same reco objects) is drawn in black.
+    """
+    fig, axes = _figure(ncols=len(values))
+    for ax, (key, series) in zip(axes[0], values.items(), strict=True):
+        _overlay(ax, series, key, series.get("truth"))
+    axes[0, 0].legend(fontsize="x-small")
+    return _save(fig, Path(out_dir), name)
+
+
+def plot_bars(
+    values: Mapping[str, float],
+    ylabel: str,
+    out_dir: str | Path,
+    name: str,
+    log: bool = False,
+) -> Path:
+    """One bar per method (failure fractions, events per second)."""
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    methods = list(values)
+    ax.bar(
+        range(len(methods)), [values[m] for m in methods], color=[color(m) or "C0" for m in methods]
+    )
+    ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    return _save(fig, Path(out_dir), name)
+
+
+def plot_accuracy(
+    accuracy: Mapping[str, Mapping[str, float]],
+    multiplicities: Sequence[str],
+    ylabel: str,
+    out_dir: str | Path,
+    name: str,
+) -> Path:
+    """Assignment accuracy vs jet multiplicity, one line per method (paper Tables 2, 4, 5)."""
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    x = np.array([int(m) for m in multiplicities])
+    for method, by_n in accuracy.items():
+        values = [by_n.get(m, np.nan) for m in multiplicities]
+        ax.plot(x, values, "o-", label=label(method), color=color(method))
+    ax.set_xlabel("number of jets")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize="x-small")
+    return _save(fig, Path(out_dir), name)

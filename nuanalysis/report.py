@@ -1,0 +1,86 @@
+"""A report folder: ``report.md`` and ``index.html`` embedding the figures written beside them.
+
+A report is a title and a list of :class:`Section` s, each with optional text,
+tables (header + rows of strings) and PNG figures; both pages show the same
+content, the HTML one self-contained apart from the PNGs next to it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def text(self) -> str:
+        """Fixed-width rendering for the terminal."""
+        widths = [
+            max(len(r[i]) for r in [self.header, *self.rows]) for i in range(len(self.header))
+        ]
+        line = "  ".join
+        out = [line(c.ljust(w) for c, w in zip(self.header, widths, strict=True))]
+        out += [line(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in self.rows]
+        return "\n".join(out)
+
+
+@dataclass
+class Section:
+    heading: str
+    text: str = ""
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
+    "text-align:right}th{background:#eee}img{max-width:100%;margin:0.5em 0}"
+)
+
+
+def write_report(out_dir: str | Path, title: str, sections: list[Section]) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``index.html`` into ``out_dir``; figures are linked relatively."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = [f"# {title}", ""]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for section in sections:
+        md += [f"## {section.heading}", ""]
+        body.append(f"<h2>{html.escape(section.heading)}</h2>")
+        if section.text:
+            md += [section.text, ""]
+            body.append(f"<p>{html.escape(section.text)}</p>")
+        for table in section.tables:
+            md += [table.markdown(), ""]
+            body.append(table.html())
+        for figure in section.figures:
+            name = Path(os.path.relpath(figure, out_dir)).as_posix()
+            md += [f"![{Path(figure).stem}]({name})", ""]
+            body.append(f'<img src="{html.escape(name)}" alt="{Path(figure).stem}">')
+    md_path = out_dir / "report.md"
+    md_path.write_text("\n".join(md))
+    html_path = out_dir / "index.html"
+    html_path.write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
+    )
+    return md_path, html_path

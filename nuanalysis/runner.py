@@ -1,0 +1,289 @@
+"""Run neutrino methods over files in chunks, in one process or on a dask cluster, with timing.
+
+The input (one or many files, read in the order given) is cut into work units
+of ``chunk_size`` entries on a *global* grid: unit k of a file starting at
+global entry G covers global entries G + k·chunk_size … The random seed of a
+unit derives from the base seed and its first global entry
+(:func:`chunk_seed`), so a stochastic method (``flow``, ``flow-sample``)
+draws the same numbers whether the units run in this process or on any
+dask worker, in any order: the outputs are identical. (Changing
+``chunk_size`` changes the seeds, hence the flow samples.)
+
+Timing (DESIGN.md, speed): each method is first warmed up on a few events of
+the first unit a process sees (numba compilation, model loading are not
+timed), then every call of :func:`~nuanalysis.methods.registry.reconstruct`
+is timed on the same events for every method. With ``threads=1`` (the
+default of ``compare``) torch and numba run on one thread, so events per
+second are per CPU core; on dask the per-unit times of all workers are summed,
+which again gives events per second per core.
+
+Dask: ``scheduler="tcp://host:8786"`` uses a running cluster (its workers need
+this package installed); ``jobs=J`` starts a
+``distributed.LocalCluster(processes=True, n_workers=J, threads_per_worker=1)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import uproot
+
+from nuanalysis.errors import InputError
+from nuanalysis.io import _expand_paths, iterate_events, to_padded
+from nuanalysis.methods.registry import NeutrinoResult, check_applicable, get_method, reconstruct
+from nuanalysis.padded import PaddedEvents
+
+DEFAULT_CHUNK_SIZE = 5000
+WARMUP_EVENTS = 8
+_WARMED: set[str] = set()
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Entries ``[start, stop)`` of ``path``; ``global_start``: global index of the first one."""
+
+    path: str
+    start: int
+    stop: int
+    chunk_size: int
+    global_start: int
+
+
+@dataclass
+class ChunkResult:
+    """One unit's events, each method's result and the seconds each method took."""
+
+    unit: WorkUnit
+    events: PaddedEvents
+    results: dict[str, NeutrinoResult]
+    seconds: dict[str, float]
+
+
+@dataclass
+class RunResult:
+    """All units joined: ``events``, per-method ``results`` aligned with them, total ``seconds``."""
+
+    events: PaddedEvents
+    results: dict[str, NeutrinoResult]
+    seconds: dict[str, float]
+    paths: list[str]
+
+
+def chunk_seed(seed: int, global_start: int) -> int:
+    """The seed of the unit whose first global entry is ``global_start``."""
+    return int(np.random.SeedSequence([int(seed), int(global_start)]).generate_state(1)[0])
+
+
+def plan_units(
+    paths: str | Path | Sequence[str | Path],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_events: int | None = None,
+    tree: str = "events",
+) -> list[WorkUnit]:
+    """Work units over ``paths`` (globs allowed), at most ``max_events`` entries in all."""
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be at least 1, got {chunk_size}")
+    if max_events is not None and max_events < 1:
+        raise InputError(f"max_events must be at least 1, got {max_events}")
+    units: list[WorkUnit] = []
+    offset = 0
+    for path in _expand_paths(paths):
+        try:
+            with uproot.open(path) as file:
+                n_entries = file[tree].num_entries
+        except Exception as error:  # the reader gives the precise message later
+            raise InputError(f"{path}: cannot read tree {tree!r}: {error}") from None
+        if max_events is not None:
+            n_entries = min(n_entries, max_events - offset)
+        for start in range(0, n_entries, chunk_size):
+            stop = min(start + chunk_size, n_entries)
+            units.append(WorkUnit(str(path), start, stop, chunk_size, offset + start))
+        offset += n_entries
+        if max_events is not None and offset >= max_events:
+            break
+    if not units:
+        raise InputError(f"no events in {paths}")
+    return units
+
+
+def _limit_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    import numba
+    import torch
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _call_options(name: str, options: dict, seed: int) -> dict:
+    """``options`` plus the unit's ``seed`` where the method takes one."""
+    parameters = inspect.signature(get_method(name).function).parameters
+    return {**options, "seed": seed} if "seed" in parameters else dict(options)
+
+
+def run_chunk(
+    events: PaddedEvents,
+    unit: WorkUnit,
+    methods: Sequence[str],
+    options: dict[str, dict] | None = None,
+    seed: int = 0,
+) -> ChunkResult:
+    """Every method on one unit's events, warmed up once per process and timed."""
+    options = options or {}
+    results, seconds = {}, {}
+    for name in methods:
+        call = _call_options(name, options.get(name, {}), chunk_seed(seed, unit.global_start))
+        if name not in _WARMED:
+            reconstruct(name, events.select(slice(0, WARMUP_EVENTS)), **call)
+            _WARMED.add(name)
+        started = time.perf_counter()
+        results[name] = reconstruct(name, events, **call)
+        seconds[name] = time.perf_counter() - started
+    return ChunkResult(unit, events, results, seconds)
+
+
+def _read_unit(unit: WorkUnit, channel: str | None, mapping) -> PaddedEvents:
+    """The unit's entries (chunks of the file are read in order up to it)."""
+    for index, chunk in enumerate(
+        iterate_events(unit.path, unit.chunk_size, mapping, channel, entry_stop=unit.stop)
+    ):
+        if index * unit.chunk_size == unit.start:
+            return to_padded(chunk, channel)
+    raise InputError(f"{unit.path}: entries {unit.start}–{unit.stop} could not be read")
+
+
+def process_unit(
+    unit: WorkUnit,
+    methods: Sequence[str],
+    options: dict[str, dict] | None = None,
+    channel: str | None = None,
+    mapping=None,
+    seed: int = 0,
+    threads: int | None = 1,
+) -> ChunkResult:
+    """Read and run one unit: the task a dask worker executes."""
+    _limit_threads(threads)
+    return run_chunk(_read_unit(unit, channel, mapping), unit, methods, options, seed)
+
+
+def _local_chunks(units, channel, mapping) -> Iterator[tuple[WorkUnit, PaddedEvents]]:
+    """Read every unit in one pass over each file."""
+    by_path: dict[str, list[WorkUnit]] = {}
+    for unit in units:
+        by_path.setdefault(unit.path, []).append(unit)
+    for path, file_units in by_path.items():
+        chunks = iterate_events(
+            path, file_units[0].chunk_size, mapping, channel, entry_stop=file_units[-1].stop
+        )
+        for unit, chunk in zip(file_units, chunks, strict=False):
+            yield unit, to_padded(chunk, channel)
+
+
+@contextlib.contextmanager
+def dask_client(jobs: int | None = None, scheduler: str | None = None):
+    """A ``distributed.Client`` on ``scheduler`` or on a local cluster of ``jobs`` processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def iter_chunks(
+    paths,
+    methods: Sequence[str],
+    options: dict[str, dict] | None = None,
+    channel: str | None = None,
+    mapping=None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_events: int | None = None,
+    seed: int = 0,
+    threads: int | None = 1,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> Iterator[ChunkResult]:
+    """Chunk results in input order, computed here or on dask (``jobs`` > 1 or ``scheduler``)."""
+    units = plan_units(paths, chunk_size, max_events)
+    if channel is None:
+        channel = _read_unit(units[0], None, mapping).channel
+    for name in methods:
+        check_applicable(name, channel)
+    bar = _progress_bar(sum(u.stop - u.start for u in units), progress)
+    try:
+        if scheduler is None and (jobs is None or jobs <= 1):
+            _limit_threads(threads)
+            for unit, events in _local_chunks(units, channel, mapping):
+                result = run_chunk(events, unit, methods, options, seed)
+                bar.update(len(events))
+                yield result
+            return
+        with dask_client(jobs, scheduler) as client:
+            futures = client.map(
+                process_unit,
+                units,
+                methods=list(methods),
+                options=options,
+                channel=channel,
+                mapping=mapping,
+                seed=seed,
+                threads=threads,
+                pure=False,
+            )
+            for future in futures:
+                result = future.result()
+                bar.update(len(result.events))
+                yield result
+    finally:
+        bar.close()
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="ev", disable=not enabled, desc="reconstructing")
+
+
+def concatenate_results(parts: Sequence[NeutrinoResult]) -> NeutrinoResult:
+    """Join chunk results; extras present in every chunk with one row per event are kept."""
+    weight = None
+    if all(p.weight is not None for p in parts):
+        weight = np.concatenate([p.weight for p in parts])
+    common = set.intersection(*(set(p.extras) for p in parts)) if parts else set()
+    extras = {}
+    for key in sorted(common):
+        values = [np.asarray(p.extras[key]) for p in parts]
+        if all(v.ndim >= 1 and len(v) == len(p.valid) for v, p in zip(values, parts, strict=True)):
+            extras[key] = np.concatenate(values)
+    return NeutrinoResult(
+        np.concatenate([p.momenta for p in parts]),
+        np.concatenate([p.valid for p in parts]),
+        weight,
+        extras,
+    )
+
+
+def run_methods(paths, methods: Sequence[str], **kwargs) -> RunResult:
+    """All of :func:`iter_chunks` joined (keyword arguments as there)."""
+    chunks = list(iter_chunks(paths, methods, **kwargs))
+    return RunResult(
+        events=PaddedEvents.concatenate([c.events for c in chunks]),
+        results={m: concatenate_results([c.results[m] for c in chunks]) for m in methods},
+        seconds={m: float(sum(c.seconds[m] for c in chunks)) for m in methods},
+        paths=sorted({c.unit.path for c in chunks}, key=[c.unit.path for c in chunks].index),
+    )
