@@ -3,3 +3,4 @@
 from nuanalysis.methods import truth  # noqa: F401
 from nuanalysis.methods import flows  # noqa: F401
 from nuanalysis.methods import quadratic  # noqa: F401
+from nuanalysis.methods import ellipse  # noqa: F401
