@@ -4,7 +4,7 @@ Reco level (DESIGN.md, "Figures we report"): the top is ℓ⁺ + b + ν and the
 antitop ℓ⁻ + b̄ + ν̄, with the two b-jet candidates of
 :func:`nuanalysis.methods.candidates.b_jet_candidates`. Which candidate goes
 with ℓ⁺ is the method's own choice when its result says so
-(``extras["b_pairing"]``, see :data:`PAIRING_KEY`), otherwise the pairing
+(``extras["b_pairing"]`` or ``extras["pairing"]``, see :data:`PAIRING_KEYS`), otherwise the pairing
 minimising |m(bℓ⁺ν) − m_t| + |m(b̄ℓ⁻ν̄) − m_t| (m_t = TOP_MASS). Truth level:
 the generator's top and antitop (``truth_top``, ``truth_antitop``).
 
@@ -24,7 +24,11 @@ from nuanalysis.methods.registry import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
 
 PAIRING_KEY = "b_pairing"
-"""``NeutrinoResult.extras`` key: (n,) int, index (0 or 1) of the b-jet candidate paired with ℓ⁺."""
+"""``NeutrinoResult.extras`` key: (n,) int, the b-jet candidate paired with ℓ⁺ (0: the leading
+candidate, 1: the other), −1 where the method found none (the event is then invalid)."""
+
+PAIRING_KEYS = (PAIRING_KEY, "pairing")
+"""Keys read in this order; ``pairing`` is the name the ellipse method uses (same meaning)."""
 
 
 def mtt_ptt(top: np.ndarray, antitop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,18 +82,19 @@ def reco_observables(
     or the event lacks two b-jet candidates (values there are 0)."""
     _check_dilepton(events)
     b_candidates, has_two = b_jet_candidates(events)
-    pairing = result.extras.get(PAIRING_KEY)
+    key = next((key for key in PAIRING_KEYS if key in result.extras), None)
+    pairing = None if key is None else result.extras[key]
     if pairing is not None:
         pairing = np.asarray(pairing)
-        if pairing.shape != (len(events),) or not np.isin(pairing, (0, 1)).all():
-            raise InputError(
-                f"extras[{PAIRING_KEY!r}] must be (n,) of 0/1, got shape {pairing.shape}"
-            )
+        if pairing.shape != (len(events),) or not np.isin(pairing, (-1, 0, 1)).all():
+            raise InputError(f"extras[{key!r}] must be (n,) of -1/0/1, got shape {pairing.shape}")
     top, antitop, _ = pair_tops(
         events.lepton_pos, events.lepton_neg, b_candidates, result.momenta, pairing
     )
     mtt, ptt = mtt_ptt(top, antitop)
     valid = result.valid & has_two & np.isfinite(mtt) & np.isfinite(ptt)
+    if pairing is not None:
+        valid &= pairing >= 0
     return np.where(valid, mtt, 0.0), np.where(valid, ptt, 0.0), valid
 
 

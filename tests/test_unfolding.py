@@ -330,6 +330,12 @@ def test_method_pairing_from_extras_is_used(dilepton_events):
     np.testing.assert_allclose(mtt_first, mtt)
     np.testing.assert_allclose(best, np.where(np.isclose(best, first), first, second))
     assert np.mean(np.isclose(first, second)) < 0.1
+    # the ellipse's key "pairing" has the same meaning; -1 (no pairing found) is a failure
+    del result.extras[PAIRING_KEY]
+    result.extras["pairing"] = np.where(np.arange(len(events)) % 3 == 0, -1, 1)
+    _, via_pairing, valid = reco_observables(events, result)
+    np.testing.assert_array_equal(valid, np.arange(len(events)) % 3 != 0)
+    np.testing.assert_allclose(via_pairing[valid], second[valid])
 
 
 def test_observables_refuse_semileptonic_events(tmp_path):
