@@ -372,3 +372,82 @@ def calibrate_dilepton_sigma(
     m = dilepton_masses(events.select(keep), result.momenta[keep])
     chosen = m[np.arange(keep.sum()), truth[keep]]
     return rms_about(chosen.ravel(), top_mass)
+
+
+# --------------------------------------------------------------------------- the study
+
+
+JET_MULTIPLICITIES = ("4", "5", "6", "7", "8", "9")
+"""Columns of Tables 2, 4, 5; "9" holds events with 9 or more jets (only 9 are permuted)."""
+
+PAIRING_MULTIPLICITIES = ("2", "3", "4", "5", "6", "7", "8", "9")
+
+
+def _subset(result: NeutrinoResult, keep: np.ndarray) -> NeutrinoResult:
+    extras = {k: np.asarray(v)[keep] for k, v in result.extras.items() if np.ndim(v) >= 1}
+    weight = None if result.weight is None else result.weight[keep]
+    return NeutrinoResult(result.momenta[keep].copy(), result.valid[keep], weight, extras)
+
+
+def _by_multiplicity(
+    correct: np.ndarray, n_jets: np.ndarray, labels: tuple[str, ...]
+) -> dict[str, float]:
+    capped = np.minimum(n_jets, int(labels[-1]))
+    out = {}
+    for label in labels:
+        in_bin = capped == int(label)
+        out[label] = float(correct[in_bin].mean()) if in_bin.any() else float("nan")
+    return out
+
+
+def _counts(n_jets: np.ndarray, labels: tuple[str, ...]) -> dict[str, int]:
+    capped = np.minimum(n_jets, int(labels[-1]))
+    return {label: int((capped == int(label)).sum()) for label in labels}
+
+
+def assignment_study(
+    events: PaddedEvents, results: dict[str, NeutrinoResult], calibration: np.ndarray
+) -> dict:
+    """σ calibrated on the ``calibration`` events, accuracies on the others (Tables 2–5).
+
+    Semileptonic: per method, the σ of eq. 4 and the fraction of correct b_lep,
+    b_had, q (the leading true light-quark jet among the chosen pair) and qq
+    (both) per jet multiplicity, among events whose four partons are matched
+    to distinct jets among the 9 leading. Dilepton: σ_bℓν and the fraction of
+    correct b ↔ lepton pairings among events whose two b candidates are the
+    matched b and b̄.
+    """
+    calibration = np.asarray(calibration, dtype=bool)
+    evaluation = ~calibration
+    cal_events, eval_events = events.select(calibration), events.select(evaluation)
+    out: dict = {"channel": events.channel, "sigmas": {}, "accuracy": {}}
+    if events.channel == "semileptonic":
+        truth = true_assignment(eval_events)
+        selected = fully_matched(truth)
+        n_jets = eval_events.n_jets[selected]
+        out["accuracy"] = {role: {} for role in ("blep", "bhad", "q", "qq")}
+        for name, result in results.items():
+            sigmas = calibrate_sigmas(cal_events, _subset(result, calibration))
+            out["sigmas"][name] = sigmas.to_dict()
+            assigned = assign_semileptonic(eval_events, _subset(result, evaluation), sigmas)
+            for role, correct in correct_roles(assigned.jets, truth).items():
+                out["accuracy"][role][name] = _by_multiplicity(
+                    correct[selected], n_jets, JET_MULTIPLICITIES
+                )
+        out["n_events"] = _counts(n_jets, JET_MULTIPLICITIES)
+    else:
+        truth = true_dilepton_pairing(eval_events)
+        selected = truth >= 0
+        n_jets = eval_events.n_jets[selected]
+        out["accuracy"]["pairing"] = {}
+        for name, result in results.items():
+            sigma = calibrate_dilepton_sigma(cal_events, _subset(result, calibration))
+            out["sigmas"][name] = {"blnu": sigma}
+            pairing = pair_dilepton(eval_events, _subset(result, evaluation), sigma)
+            out["accuracy"]["pairing"][name] = _by_multiplicity(
+                (pairing == truth)[selected], n_jets, PAIRING_MULTIPLICITIES
+            )
+        out["n_events"] = _counts(n_jets, PAIRING_MULTIPLICITIES)
+    out["n_calibration"] = int(calibration.sum())
+    out["n_evaluation"] = int(evaluation.sum())
+    return out

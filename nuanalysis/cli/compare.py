@@ -62,8 +62,9 @@ def resolve_inputs(inputs: tuple[str, ...], channel: str | None, default_channel
     return [str(demo_sample_path(channel or default_channel))]
 
 
-def input_options(default_channel: str):
-    """Decorator adding --input/--channel/--mapping/--model/--max-events/chunking/dask/seed."""
+def input_options(default_channel: str | None):
+    """Decorator adding --input/--channel/--mapping/--model/--max-events/chunking/dask/seed;
+    ``default_channel`` None: --input is required."""
 
     def decorate(function):
         options = [
@@ -72,13 +73,21 @@ def input_options(default_channel: str):
                 "inputs",
                 multiple=True,
                 help="ntuple file(s) or glob(s), repeatable "
-                f"(default: the shipped {default_channel} demo sample)",
+                + (
+                    f"(default: the shipped {default_channel} demo sample)"
+                    if default_channel
+                    else "(required)"
+                ),
             ),
             click.option(
                 "--channel",
                 type=click.Choice(CHANNELS),
                 default=None,
-                help=f"channel (default: {default_channel}; with --input read from the file)",
+                help=(
+                    f"channel (default: {default_channel}; with --input read from the file)"
+                    if default_channel
+                    else "channel (default: read from the file)"
+                ),
             ),
             click.option(
                 "--mapping",
