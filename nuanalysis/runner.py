@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -57,12 +58,13 @@ class WorkUnit:
 
 @dataclass
 class ChunkResult:
-    """One unit's events, each method's result and the seconds each method took."""
+    """One unit's events, each method's result, the seconds each took and the process id."""
 
     unit: WorkUnit
     events: PaddedEvents
     results: dict[str, NeutrinoResult]
     seconds: dict[str, float]
+    pid: int
 
 
 @dataclass
@@ -146,7 +148,7 @@ def run_chunk(
         started = time.perf_counter()
         results[name] = reconstruct(name, events, **call)
         seconds[name] = time.perf_counter() - started
-    return ChunkResult(unit, events, results, seconds)
+    return ChunkResult(unit, events, results, seconds, os.getpid())
 
 
 def _read_unit(unit: WorkUnit, channel: str | None, mapping) -> PaddedEvents:

@@ -1,0 +1,143 @@
+"""``nuanalysis compare`` and ``reconstruct``: JSON figures against a direct numpy computation,
+the report folder, channel refusal, and the reconstruct output round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import uproot
+from click.testing import CliRunner
+
+from nuanalysis.cli.compare import command as compare
+from nuanalysis.cli.reconstruct import command as reconstruct_command
+from nuanalysis.errors import ChannelError
+from nuanalysis.io import load_padded
+from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.padded import CHANNELS, PaddedEvents
+
+SMEARED = "_test-smeared"
+SEMILEPTONIC_ONLY = "_test-semileptonic-only"
+
+
+@register(SMEARED, channels=CHANNELS, description="test: truth scaled and shifted, some failures")
+def smeared(events: PaddedEvents) -> NeutrinoResult:
+    """A deterministic, content-based stand-in for a method: (1.1 px, py + 5, 0.8 pz − 20);
+    fails where the first neutrino has px > 40 GeV; weight = the first neutrino's true pz."""
+    truth = events.truth_nu
+    momenta = np.stack([1.1 * truth[..., 0], truth[..., 1] + 5, 0.8 * truth[..., 2] - 20], axis=-1)
+    return NeutrinoResult(momenta, truth[:, 0, 0] <= 40.0, weight=truth[:, 0, 2].copy())
+
+
+@register(SEMILEPTONIC_ONLY, channels=("semileptonic",), description="test: one channel")
+def semileptonic_only(events: PaddedEvents) -> NeutrinoResult:
+    return NeutrinoResult(events.truth_nu.copy(), np.ones(len(events), bool))
+
+
+def direct(values: np.ndarray) -> tuple[float, float]:
+    """Median and half the 16–84 % range, computed here without nuanalysis.metrics."""
+    q16, q50, q84 = np.quantile(values, [0.16, 0.5, 0.84])
+    return q50, (q84 - q16) / 2
+
+
+def four(p3: np.ndarray) -> np.ndarray:
+    return np.concatenate([p3, np.linalg.norm(p3, axis=-1, keepdims=True)], axis=-1)
+
+
+def invariant_mass(p: np.ndarray) -> np.ndarray:
+    return np.sqrt(p[..., 3] ** 2 - (p[..., :3] ** 2).sum(axis=-1))
+
+
+@pytest.mark.parametrize("channel", ["semileptonic", "dilepton"])
+def test_compare_json_matches_direct_computation(synthetic_ntuple, tmp_path, channel):
+    path = synthetic_ntuple(channel, 400, met_resolution=15.0, seed=11)
+    out_json, out_dir = tmp_path / "c.json", tmp_path / "report"
+    args = ["--methods", f"truth,{SMEARED}", "--input", str(path), "--json", str(out_json)]
+    result = CliRunner().invoke(
+        compare, [*args, "--out", str(out_dir), "--chunk-size", "150"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out_json.read_text())
+    assert summary["channel"] == channel and summary["n_events"] == 400
+    assert set(summary["methods"]) == {"truth", SMEARED}
+
+    events = load_padded(path)
+    truth = events.truth_nu
+    valid = truth[:, 0, 0] <= 40.0
+    figures = summary["methods"][SMEARED]
+    assert figures["valid_fraction"] == pytest.approx(valid.mean())
+    assert 0.05 < 1 - valid.mean() < 0.6  # the test method does fail sometimes
+    assert figures["events_per_second"] > 0
+    reco = np.stack([1.1 * truth[..., 0], truth[..., 1] + 5, 0.8 * truth[..., 2] - 20], axis=-1)
+    names = ["nu", "nubar"][: events.n_neutrinos]
+    for i, name in enumerate(names):
+        d = (reco - truth)[valid, i]
+        expected = {
+            "px": d[:, 0],
+            "py": d[:, 1],
+            "pz": d[:, 2],
+            "e": np.linalg.norm(reco[valid, i], axis=1) - np.linalg.norm(truth[valid, i], axis=1),
+            "eta": np.arcsinh(reco[valid, i, 2] / np.hypot(*reco[valid, i, :2].T))
+            - np.arcsinh(truth[valid, i, 2] / np.hypot(*truth[valid, i, :2].T)),
+        }
+        for component, values in expected.items():
+            median, width = direct(values)
+            got = figures["resolution"][f"{name}_{component}"]
+            assert got["median"] == pytest.approx(median, abs=1e-6), (name, component)
+            assert got["width68"] == pytest.approx(width, abs=1e-6), (name, component)
+    # m(ℓν) of neutrino 0's side: semileptonic the lepton, dilepton ℓ⁺
+    lepton = events.leptons[:, 0] if channel == "semileptonic" else events.lepton_pos
+    m_reco = invariant_mass(lepton + four(reco[:, 0]))
+    m_true = invariant_mass(lepton + four(truth[:, 0]))
+    median, width = direct((m_reco - m_true)[valid])
+    assert figures["resolution"]["mlnu"]["median"] == pytest.approx(median, abs=1e-6)
+    assert figures["resolution"]["mlnu"]["width68"] == pytest.approx(width, abs=1e-6)
+    # the truth method is exact for the neutrino and its masses; m_tt still has jet smearing
+    exact = summary["methods"]["truth"]["resolution"]
+    assert exact["nu_pz"] == {"median": 0.0, "width68": 0.0, "n": 400}
+    assert exact["mblnu"]["width68"] == 0.0
+    assert exact["mtt"]["width68"] > 0.0
+    keys = {"mtt", "ptt", "mlnu", "mblnu"} | {f"{n}_{c}" for n in names for c in expected}
+    assert keys <= set(figures["resolution"])
+
+    page = (out_dir / "index.html").read_text()
+    for png in ("nu_components", "reco_vs_true_pz", "masses", "failures", "timing"):
+        assert f'src="{png}.png"' in page and (out_dir / f"{png}.png").stat().st_size > 1000
+    assert (out_dir / "report.md").is_file() and SMEARED in result.output
+
+
+def test_compare_refuses_a_method_of_another_channel(synthetic_ntuple):
+    path = synthetic_ntuple("dilepton", 50)
+    runner = CliRunner()
+    result = runner.invoke(compare, ["--methods", SEMILEPTONIC_ONLY, "--input", str(path)])
+    assert isinstance(result.exception, ChannelError)
+    assert "does not apply to dilepton" in str(result.exception)
+    result = runner.invoke(compare, ["--methods", "no-such-method", "--input", str(path)])
+    assert result.exit_code == 2 and "available:" in result.output
+
+
+def test_reconstruct_round_trip(synthetic_ntuple, tmp_path):
+    path = synthetic_ntuple("dilepton", 230, met_resolution=10.0, seed=5)
+    out = tmp_path / "reco.root"
+    args = ["--input", str(path), "--methods", f"{SMEARED},truth", "--out", str(out)]
+    result = CliRunner().invoke(
+        reconstruct_command, [*args, "--chunk-size", "100"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    events = load_padded(path)
+    expected = smeared(events)
+    tree = uproot.open(out)["events"]
+    assert tree.num_entries == len(events)
+    data = tree.arrays(library="np")
+    momenta = np.stack(
+        [np.stack(data[f"{SMEARED}_nu_{axis}"]) for axis in ("px", "py", "pz")], axis=-1
+    )
+    assert momenta.shape == (len(events), 2, 3)
+    np.testing.assert_array_equal(data[f"{SMEARED}_valid"], expected.valid)
+    np.testing.assert_allclose(momenta, expected.momenta.astype(np.float32), rtol=0, atol=0)
+    assert (momenta[~expected.valid] == 0).all() and (~expected.valid).any()
+    np.testing.assert_array_equal(data[f"{SMEARED}_weight"], expected.weight.astype(np.float32))
+    truth = np.stack([np.stack(data[f"truth_nu_{a}"]) for a in ("px", "py", "pz")], axis=-1)
+    np.testing.assert_allclose(truth, events.truth_nu, rtol=1e-6, atol=1e-4)
+    assert "truth_weight" not in data
