@@ -43,6 +43,7 @@ from nuanalysis.observables import reco_observables, truth_observables
 from nuanalysis.padded import PaddedEvents
 from unfolding import (
     Response,
+    UnfoldingError,
     UnfoldResult,
     k_from_d,
     k_minimum_global_correlation,
@@ -104,6 +105,7 @@ class UnfoldStudy:
     mtt_edges: tuple[float, ...]
     ptt_edges: tuple[float, ...]
     methods: dict[str, MethodUnfolding] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # method -> why it was not unfolded
 
     def bin_labels(self) -> list[str]:
         """Flattened bin labels, m_tt-major."""
@@ -138,6 +140,7 @@ class UnfoldStudy:
             if m.response_covariance is not None:
                 entry["rel_uncertainty_with_response"] = m.rel_uncertainty_with_response.tolist()
             methods[name] = entry
+        methods.update({name: {"error": reason} for name, reason in self.failures.items()})
         return {
             "observable": "mtt_ptt",
             "bins": {
@@ -248,8 +251,14 @@ def run_study(
     )
     for name in tqdm(names, desc="unfolding", unit="method", disable=not progress):
         response, (measured, w2), truth_test, valid_fraction = built[name]
-        svd = unfold(response, measured, w2, k=k, backend=concrete)
-        bayes = unfold(response, measured, w2, algorithm="bayes", iterations=BAYES_ITERATIONS)
+        try:
+            svd = unfold(response, measured, w2, k=k, backend=concrete)
+            bayes = unfold(response, measured, w2, algorithm="bayes", iterations=BAYES_ITERATIONS)
+        except UnfoldingError as error:
+            if name == REFERENCE:
+                raise
+            study.failures[name] = str(error)
+            continue
         entry = MethodUnfolding(
             name, response, measured, w2, truth_test, valid_fraction, svd, bayes
         )
@@ -306,13 +315,14 @@ def format_table(study: UnfoldStudy) -> str:
             )
         lines.append(row)
     lines.append(
-        "mean ratio to truth: "
+        "ratio to truth, median (mean) over bins: "
         + ", ".join(
-            f"{n} {np.mean(m.ratio_to_truth):.2f}"
+            f"{n} {np.median(m.ratio_to_truth):.2f} ({np.mean(m.ratio_to_truth):.2f})"
             for n, m in study.methods.items()
             if m.ratio_to_truth is not None and n != REFERENCE
         )
     )
+    lines.extend(f"{name}: not unfolded: {why}" for name, why in study.failures.items())
     lines.append(
         "valid fraction: "
         + ", ".join(f"{n} {m.valid_fraction:.3f}" for n, m in study.methods.items())

@@ -380,6 +380,23 @@ def test_study_method_failures_are_misses_and_cost_precision(dilepton_events):
     assert half.svd.unfolded.sum() == pytest.approx(truth.truth.sum(), rel=0.05)
 
 
+def test_study_records_a_method_that_cannot_be_unfolded(dilepton_events):
+    from nuanalysis.methods.registry import NeutrinoResult, register
+    from nuanalysis.observables import truth_observables
+    from nuanalysis.unfold_study import format_table, run_study
+
+    @register("_test-low-mass-only", channels=("dilepton",), description="fails above 450 GeV")
+    def low_mass_only(events):
+        return NeutrinoResult(events.truth_nu.copy(), truth_observables(events)[0] < 450)
+
+    _, events = dilepton_events
+    study = run_study(events, ["_test-low-mass-only"], backend="numpy", k=6, progress=False)
+    assert "never reconstructed" in study.failures["_test-low-mass-only"]
+    assert "_test-low-mass-only: not unfolded" in format_table(study)
+    assert "error" in study.to_json()["methods"]["_test-low-mass-only"]
+    assert "truth" in study.methods
+
+
 def test_cli_writes_the_design_json(dilepton_events, tmp_path):
     from click.testing import CliRunner
 
