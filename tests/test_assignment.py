@@ -169,3 +169,39 @@ def test_reference_masses_are_the_constants(exact_semileptonic):
     events = exact_semileptonic
     shifted = calibrate_sigmas(events, events.truth_nu, top_mass=TOP_MASS + 5.0)
     assert shifted.blnu == pytest.approx(5.0, abs=0.05)
+
+
+@pytest.mark.parametrize("channel", ["semileptonic", "dilepton"])
+def test_assign_command_on_exact_events(synthetic_ntuple, tmp_path, channel):
+    """With exact jets and the true neutrino every assignable event is assigned right; the JSON
+    has DESIGN.md's keys, σ from the even entries and event counts of the odd ones."""
+    import json
+
+    from click.testing import CliRunner
+
+    from nuanalysis.cli.assign import command
+
+    path = synthetic_ntuple(channel, 300, jet_resolution=0.0, seed=8)
+    out = tmp_path / "a.json"
+    args = ["--methods", "truth", "--input", str(path), "--json", str(out), "--out", str(tmp_path)]
+    result = CliRunner().invoke(command, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    study = json.loads(out.read_text())
+    assert study["channel"] == channel
+    assert study["n_calibration"] == 150 and study["n_evaluation"] == 150
+    events = load_padded(path).select(slice(1, None, 2))
+    if channel == "semileptonic":
+        assert set(study["accuracy"]) >= {"blep", "bhad", "q"}
+        assert list(study["n_events"]) == ["4", "5", "6", "7", "8", "9"]
+        selected = fully_matched(true_assignment(events))
+        assert sum(study["n_events"].values()) == selected.sum()
+        assert set(study["sigmas"]["truth"]) == {"lnu", "blnu", "qq", "bqq"}
+        roles = ("blep", "bhad", "q")
+    else:
+        assert sum(study["n_events"].values()) == (true_dilepton_pairing(events) >= 0).sum()
+        roles = ("pairing",)
+    for role in roles:
+        by_n = study["accuracy"][role]["truth"]
+        filled = [n for n, count in study["n_events"].items() if count]
+        assert filled and all(by_n[n] == 1.0 for n in filled)
+    assert (tmp_path / "index.html").is_file()
