@@ -24,7 +24,8 @@ method (paper Table 3): :func:`calibrate_sigmas`.
 Dilepton tt̄: the b ↔ lepton pairing of the two b-jet candidates
 (:func:`nuanalysis.methods.candidates.b_jet_candidates`) minimises the
 analogous (m_t − m_bℓ⁺ν)²/σ² + (m_t − m_b̄ℓ⁻ν̄)²/σ² (:func:`pair_dilepton`),
-unless the method chose the pairing itself (``extras["b_pairing"]``).
+unless the method chose the pairing itself (``extras["b_pairing"]``, or
+``extras["pairing"]`` of the ellipse; see :data:`nuanalysis.observables.PAIRING_KEYS`).
 
 The true assignment comes from ``jet_match`` (schema parton order: 0 = b,
 1 = b̄, 2–3 = W⁺ daughters, 4–5 = W⁻ daughters); the lepton charge tells the
@@ -45,7 +46,7 @@ from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
 from nuanalysis.methods.candidates import b_jet_candidate_indices, b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
-from nuanalysis.observables import PAIRING_KEY
+from nuanalysis.observables import PAIRING_KEYS
 from nuanalysis.padded import PaddedEvents
 
 MAX_ASSIGNMENT_JETS = 9
@@ -338,13 +339,14 @@ def dilepton_masses(events: PaddedEvents, neutrinos: np.ndarray) -> np.ndarray:
 def pair_dilepton(
     events: PaddedEvents, result: NeutrinoResult, sigma_blnu: float = 1.0, top_mass=TOP_MASS
 ) -> np.ndarray:
-    """(n,) index of the b candidate paired with ℓ⁺: the method's own (``extras["b_pairing"]``)
-    or the one minimising Σ (m_t − m_bℓν)²/σ² over both tops (-1 without two candidates or ν)."""
+    """(n,) index of the b candidate paired with ℓ⁺: the method's own (``extras["b_pairing"]``
+    or ``extras["pairing"]``, ellipse) or the one minimising Σ (m_t − m_bℓν)²/σ² over both
+    tops; -1 without two candidates, a neutrino or the method's pairing."""
     _require_dilepton(events)
     _, has_two = b_jet_candidates(events)
-    own = result.extras.get(PAIRING_KEY)
-    if own is not None:
-        pairing = np.asarray(own, dtype=np.int64)
+    key = next((key for key in PAIRING_KEYS if key in result.extras), None)
+    if key is not None:
+        pairing = np.asarray(result.extras[key], dtype=np.int64)
     else:
         m = dilepton_masses(events, result.momenta)
         chi2 = (((m - top_mass) / sigma_blnu) ** 2).sum(axis=2)
