@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hist
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -47,6 +48,7 @@ from unfolding import (
     UnfoldResult,
     k_from_d,
     k_minimum_global_correlation,
+    relative_uncertainty,
     resolve_backend,
     response_toys_covariance,
     svd_unfold,
@@ -88,8 +90,6 @@ class MethodUnfolding:
     def rel_uncertainty_with_response(self) -> np.ndarray | None:
         if self.response_covariance is None:
             return None
-        from unfolding import relative_uncertainty
-
         return relative_uncertainty(
             self.svd.unfolded, self.svd.covariance + self.response_covariance
         )
@@ -130,7 +130,7 @@ class UnfoldStudy:
                 "valid_fraction": m.valid_fraction,
                 "efficiency": m.response.efficiency.tolist(),
                 "purity": m.response.purity.tolist(),
-                "d": np.asarray(svd_d(m)).tolist(),
+                "d": np.asarray(m.svd.diagnostics.get("d", [])).tolist(),
                 "bayes": {
                     "unfolded": m.bayes.unfolded.tolist(),
                     "rel_uncertainty": m.bayes.relative_uncertainty.tolist(),
@@ -160,18 +160,10 @@ class UnfoldStudy:
         }
 
 
-def svd_d(m: MethodUnfolding) -> np.ndarray:
-    return m.svd.diagnostics.get("d", np.array([]))
-
-
 def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Even entries (response) and odd entries (pseudo-data)."""
     index = np.arange(n)
     return index % 2 == 0, index % 2 == 1
-
-
-def _measure(response: Response, values, weight, valid) -> tuple[np.ndarray, np.ndarray]:
-    return response.spectrum(values, weight, valid)
 
 
 def build_method(
@@ -202,9 +194,7 @@ def build_method(
     return response, measured, truth_test, float(valid.mean())
 
 
-def _axis(edges, name: str, label: str):
-    import hist
-
+def _axis(edges, name: str, label: str) -> hist.axis.Variable:
     return hist.axis.Variable(edges, name=name, label=label, flow=False)
 
 
