@@ -183,7 +183,8 @@ def comparison_table(summary: dict):
         ["valid fraction"] + [number(methods[m]["valid_fraction"]) for m in names],
         ["ms / event"]
         + [number(1e3 * (methods[m]["seconds_per_event"] or math.nan)) for m in names],
-        ["events / s"] + [number(methods[m]["events_per_second"], 4) for m in names],
+        ["events / s / core"]
+        + [f"{methods[m]['events_per_second'] or math.nan:,.0f}" for m in names],
     ]
     for key in methods[names[0]]["resolution"]:
         cells = []
