@@ -91,14 +91,28 @@ def save_sigmas(path: str | Path, sigmas: dict[str, MassSigmas]) -> Path:
     return path
 
 
-def load_sigmas(path: str | Path) -> dict[str, MassSigmas]:
-    """Read what :func:`save_sigmas` wrote."""
+def load_sigmas(path: str | Path) -> dict[str, dict[str, float]]:
+    """Per-method σ from :func:`save_sigmas` or the ``--json`` of ``nuanalysis assign``.
+
+    Every method needs ``blnu`` (the only σ of the dilepton pairing); the
+    semileptonic fit needs all of :data:`SIGMA_KEYS` (checked when used).
+    """
     path = Path(path)
     try:
         values = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise InputError(f"cannot read σ values from {path}: {error}") from None
-    return {method: MassSigmas.from_dict(v) for method, v in values.items()}
+    values = values.get("sigmas", values) if isinstance(values, dict) else values
+    if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+        raise InputError(f"{path}: expected {{method: {{'lnu': σ, 'blnu': σ, ...}}}}")
+    for method, sigmas in values.items():
+        if "blnu" not in sigmas:
+            raise InputError(f"{path}: σ of method {method!r} lack blnu")
+        bad = [k for k, v in sigmas.items() if not (isinstance(v, float | int) and v > 0)]
+        if bad or set(sigmas) - set(SIGMA_KEYS):
+            raise InputError(f"{path}: σ of method {method!r} must be positive numbers named "
+                             f"{', '.join(SIGMA_KEYS)}, got {sigmas}")  # fmt: skip
+    return {method: {k: float(v) for k, v in s.items()} for method, s in values.items()}
 
 
 # --------------------------------------------------------------------------- kernels
@@ -408,9 +422,15 @@ def _counts(n_jets: np.ndarray, labels: tuple[str, ...]) -> dict[str, int]:
 
 
 def assignment_study(
-    events: PaddedEvents, results: dict[str, NeutrinoResult], calibration: np.ndarray
+    events: PaddedEvents,
+    results: dict[str, NeutrinoResult],
+    calibration: np.ndarray,
+    sigmas: dict[str, dict[str, float]] | None = None,
 ) -> dict:
     """σ calibrated on the ``calibration`` events, accuracies on the others (Tables 2–5).
+
+    ``sigmas`` (as from :func:`load_sigmas`) fixes the σ of the methods it
+    names instead of calibrating them.
 
     Semileptonic: per method, the σ of eq. 4 and the fraction of correct b_lep,
     b_had, q (the leading true light-quark jet among the chosen pair) and qq
@@ -419,6 +439,7 @@ def assignment_study(
     correct b ↔ lepton pairings among events whose two b candidates are the
     matched b and b̄.
     """
+    given = sigmas or {}
     calibration = np.asarray(calibration, dtype=bool)
     evaluation = ~calibration
     cal_events, eval_events = events.select(calibration), events.select(evaluation)
@@ -429,9 +450,14 @@ def assignment_study(
         n_jets = eval_events.n_jets[selected]
         out["accuracy"] = {role: {} for role in ("blep", "bhad", "q", "qq")}
         for name, result in results.items():
-            sigmas = calibrate_sigmas(cal_events, _subset(result, calibration))
-            out["sigmas"][name] = sigmas.to_dict()
-            assigned = assign_semileptonic(eval_events, _subset(result, evaluation), sigmas)
+            fixed = given.get(name)
+            method_sigmas = (
+                MassSigmas.from_dict(fixed)
+                if fixed is not None
+                else calibrate_sigmas(cal_events, _subset(result, calibration))
+            )
+            out["sigmas"][name] = method_sigmas.to_dict()
+            assigned = assign_semileptonic(eval_events, _subset(result, evaluation), method_sigmas)
             for role, correct in correct_roles(assigned.jets, truth).items():
                 out["accuracy"][role][name] = _by_multiplicity(
                     correct[selected], n_jets, JET_MULTIPLICITIES
@@ -443,7 +469,11 @@ def assignment_study(
         n_jets = eval_events.n_jets[selected]
         out["accuracy"]["pairing"] = {}
         for name, result in results.items():
-            sigma = calibrate_dilepton_sigma(cal_events, _subset(result, calibration))
+            sigma = (
+                given[name]["blnu"]
+                if name in given
+                else calibrate_dilepton_sigma(cal_events, _subset(result, calibration))
+            )
             out["sigmas"][name] = {"blnu": sigma}
             pairing = pair_dilepton(eval_events, _subset(result, evaluation), sigma)
             out["accuracy"]["pairing"][name] = _by_multiplicity(

@@ -124,6 +124,21 @@ def _limit_threads(threads: int | None) -> None:
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
+@contextlib.contextmanager
+def _threads_limited(threads: int | None) -> Iterator[None]:
+    """Limit torch and numba threads inside the block and restore the caller's afterwards."""
+    import numba
+    import torch
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    _limit_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+
+
 def _call_options(name: str, options: dict, seed: int) -> dict:
     """``options`` plus the unit's ``seed`` where the method takes one."""
     parameters = inspect.signature(get_method(name).function).parameters
@@ -229,9 +244,9 @@ def iter_chunks(
     bar = _progress_bar(sum(u.stop - u.start for u in units), progress)
     try:
         if scheduler is None and (jobs is None or jobs <= 1):
-            _limit_threads(threads)
             for unit, events in _local_chunks(units, channel, mapping):
-                result = run_chunk(events, unit, methods, options, seed)
+                with _threads_limited(threads):
+                    result = run_chunk(events, unit, methods, options, seed)
                 bar.update(len(events))
                 yield result
             return

@@ -134,12 +134,14 @@ def test_calibration_reproduces_known_rms(exact_semileptonic):
 
 def test_sigmas_round_trip(tmp_path):
     path = save_sigmas(tmp_path / "s.json", {"truth": SIGMAS})
-    assert load_sigmas(path) == {"truth": SIGMAS}
+    assert {m: MassSigmas.from_dict(s) for m, s in load_sigmas(path).items()} == {"truth": SIGMAS}
     with pytest.raises(ValueError, match="σ_qq"):
         MassSigmas(lnu=1, blnu=1, qq=0.0, bqq=1)
     (tmp_path / "bad.json").write_text('{"truth": {"lnu": 1}}')
     with pytest.raises(InputError, match="blnu"):
         load_sigmas(tmp_path / "bad.json")
+    with pytest.raises(InputError, match="bqq"):
+        MassSigmas.from_dict({"lnu": 1, "blnu": 1, "qq": 1})
 
 
 def test_dilepton_pairing(exact_dilepton):
@@ -205,3 +207,11 @@ def test_assign_command_on_exact_events(synthetic_ntuple, tmp_path, channel):
         filled = [n for n, count in study["n_events"].items() if count]
         assert filled and all(by_n[n] == 1.0 for n in filled)
     assert (tmp_path / "index.html").is_file()
+    # fixed σ from that JSON: no calibration, every entry evaluated, the same σ reported
+    again = tmp_path / "b.json"
+    args = [*args[:-4], "--sigmas", str(out), "--json", str(again), "--no-report"]
+    result = CliRunner().invoke(command, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    fixed = json.loads(again.read_text())
+    assert fixed["sigmas"] == study["sigmas"]
+    assert fixed["n_calibration"] == 0 and fixed["n_evaluation"] == 300

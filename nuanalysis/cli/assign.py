@@ -75,6 +75,14 @@ def flow_over_quadratic(study: dict) -> dict[str, float] | None:
     show_default=True,
     help="report folder (accuracy plots, report.md, index.html)",
 )
+@click.option(
+    "--sigmas",
+    "sigmas_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="use these σ (JSON {method: {lnu, blnu, qq, bqq}}, or an earlier --json) instead "
+    "of calibrating; then every entry is evaluated",
+)
 @click.option("--no-report", is_flag=True, help="print and write JSON only, no figures")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="write the figures"
@@ -91,6 +99,7 @@ def command(
     jobs,
     scheduler,
     out_dir,
+    sigmas_path,
     no_report,
     json_path,
 ) -> None:
@@ -105,7 +114,7 @@ def command(
     """
     import numpy as np
 
-    from nuanalysis.assignment import assignment_study
+    from nuanalysis.assignment import assignment_study, load_sigmas
     from nuanalysis.runner import run_methods
 
     names = parse_methods(methods)
@@ -126,15 +135,24 @@ def command(
         scheduler=scheduler,
         progress=True,
     )
-    even = np.arange(len(run.events)) % 2 == 0
-    study = assignment_study(run.events, run.results, calibration=even)
+    if sigmas_path is None:
+        given, calibration = None, np.arange(len(run.events)) % 2 == 0
+    else:
+        given, calibration = load_sigmas(sigmas_path), np.zeros(len(run.events), dtype=bool)
+        missing = [name for name in names if name not in given]
+        if missing:
+            raise click.BadParameter(
+                f"{sigmas_path} has no σ for {', '.join(missing)}", param_hint="--sigmas"
+            )
+    study = assignment_study(run.events, run.results, calibration, given)
     study["input"] = paths[0] if len(paths) == 1 else paths
     ratio = flow_over_quadratic(study)
     if ratio is not None:
         study["flow_over_quadratic_blep"] = ratio
+    source = f"{sigmas_path}" if sigmas_path else f"{study['n_calibration']} even entries"
     click.echo(
-        f"{study['channel']}: σ from {study['n_calibration']} even entries, accuracy on "
-        f"{study['n_evaluation']} odd entries of {study['input']}"
+        f"{study['channel']}: σ from {source}, accuracy on {study['n_evaluation']} "
+        f"{'odd ' if sigmas_path is None else ''}entries of {study['input']}"
     )
     tables = accuracy_tables(study)
     for key, table in tables.items():
