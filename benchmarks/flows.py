@@ -9,7 +9,8 @@ same events and we print:
   p_x, p_y, p_z, η, E of each neutrino, on valid events;
 * m(ℓν) and m(bℓν) of the leptonic side (dilepton: the t → ℓ⁺ side) with the
   truth-matched b jet (``jet_match``): the median and width68 of the
-  distribution itself and of reco − (same with the true neutrino);
+  distribution itself and of reco − (same with the true neutrino); m_tt and
+  pT_t (definitions: :mod:`nuanalysis.metrics`, shared with ``nuanalysis compare``);
 * latency of one event and batched throughput of ``flow`` (256 samples) and
   ``flow-sample``.
 
@@ -29,69 +30,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nuanalysis import kinematics
 from nuanalysis.io import demo_sample_path, load_padded
 from nuanalysis.methods.registry import available_methods, reconstruct
+from nuanalysis.metrics import method_figures
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
 FLOW_METHODS = ("flow", "flow-sample", "ff")
 BASELINES = ("quadratic", "ellipse", "nw")
-QUANTITIES = ("px", "py", "pz", "eta", "e")
-NEUTRINO_NAMES = ("nu", "nubar")
-
-
-def width68(values: np.ndarray) -> float:
-    low, high = np.percentile(values, [16, 84])
-    return float(0.5 * (high - low))
-
-
-def summary(values: np.ndarray) -> dict[str, float]:
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return {"median": float("nan"), "width68": float("nan"), "n": 0}
-    return {"median": float(np.median(values)), "width68": width68(values), "n": len(values)}
-
-
-def neutrino_quantities(p3: np.ndarray) -> dict[str, np.ndarray]:
-    p4 = kinematics.massless_from_momentum(p3)
-    return {
-        "px": p4[..., 0],
-        "py": p4[..., 1],
-        "pz": p4[..., 2],
-        "eta": kinematics.eta(p4),
-        "e": p4[..., 3],
-    }
-
-
-def leptonic_side(events: PaddedEvents) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lepton (n,4), truth-matched b jet (n,4), has_b (n,)) of the side whose ν is index 0.
-
-    Semileptonic: the lepton's own top (ℓ⁺ → b from t = parton 0, ℓ⁻ → b̄ = parton 1).
-    Dilepton: the t → ℓ⁺ ν b side (parton 0).
-    """
-    if events.channel == "dilepton":
-        lepton = events.lepton_pos
-        parton = np.zeros(len(events), dtype=int)
-    else:
-        lepton = events.leptons[:, 0]
-        parton = np.where(events.lep_charge[:, 0] > 0, 0, 1)
-    matched = (events.jet_match == parton[:, None]) & events.jet_mask
-    has_b = matched.any(axis=1)
-    index = np.argmax(matched, axis=1)
-    b_jet = events.jets[np.arange(len(events)), index]
-    return lepton, b_jet, has_b
-
-
-def masses(events: PaddedEvents, neutrino: np.ndarray) -> dict[str, np.ndarray]:
-    lepton, b_jet, has_b = leptonic_side(events)
-    nu = kinematics.massless_from_momentum(neutrino)
-    w = lepton + nu
-    top = w + b_jet
-    return {"mlnu": kinematics.mass(w), "mblnu": np.where(has_b, kinematics.mass(top), np.nan)}
 
 
 def evaluate(name: str, events: PaddedEvents, budget: float, options: dict) -> dict[str, object]:
-    """Run ``name`` on as many of ``events`` as fit in ``budget`` seconds and score it."""
+    """Run ``name`` on as many of ``events`` as fit in ``budget`` seconds and score it.
+
+    A first call on two events compiles numba kernels and loads models, so that
+    neither is counted in the timing.
+    """
+    reconstruct(name, events.select(slice(0, 2)), **options)
     probe = events.select(slice(0, min(100, len(events))))
     started = time.perf_counter()
     reconstruct(name, probe, **options)
@@ -100,30 +54,12 @@ def evaluate(name: str, events: PaddedEvents, budget: float, options: dict) -> d
     sample = events.select(slice(0, n))
     started = time.perf_counter()
     result = reconstruct(name, sample, **options)
-    seconds = time.perf_counter() - started
-    valid = result.valid
-    out: dict[str, object] = {
-        "n_events": n,
-        "valid_fraction": float(valid.mean()),
-        "events_per_second": n / seconds,
-        "resolution": {},
-        "distribution": {},
-    }
-    for i in range(sample.n_neutrinos):
-        reco = neutrino_quantities(result.momenta[valid, i])
-        true = neutrino_quantities(sample.truth_nu[valid, i])
-        for q in QUANTITIES:
-            out["resolution"][f"{NEUTRINO_NAMES[i]}_{q}"] = summary(reco[q] - true[q])
-    reco_masses = masses(sample.select(valid), result.momenta[valid, 0])
-    true_masses = masses(sample.select(valid), sample.truth_nu[valid, 0])
-    for key in ("mlnu", "mblnu"):
-        out["resolution"][key] = summary(reco_masses[key] - true_masses[key])
-        out["distribution"][key] = summary(reco_masses[key])
-    return out
+    return method_figures(sample, result, time.perf_counter() - started)
 
 
 def speed(name: str, events: PaddedEvents, options: dict, repeats: int = 20) -> dict[str, float]:
-    """Median single-event latency (ms) and batched events/s."""
+    """Median single-event latency (ms) and batched events/s (after a warm-up call)."""
+    reconstruct(name, events.select(slice(0, 2)), **options)
     latencies = []
     for i in range(repeats):
         one = events.select(slice(i, i + 1))
@@ -159,7 +95,7 @@ def print_table(channel: str, report: dict) -> None:
         cells = [methods[n]["resolution"][key] for n in names]
         print(f"{key:24s}" + "".join(f"{c['median']:>9.2f} / {c['width68']:>7.2f} " for c in cells))
     print("distribution: median / width68 [GeV]")
-    for key in ("mlnu", "mblnu"):
+    for key in methods[names[0]]["distribution"]:
         cells = [methods[n]["distribution"][key] for n in names]
         print(f"{key:24s}" + "".join(f"{c['median']:>9.2f} / {c['width68']:>7.2f} " for c in cells))
     for name, figures in report["speed"].items():
