@@ -312,8 +312,11 @@ def _line_conic_points(a: np.ndarray, line: np.ndarray, out: np.ndarray, count: 
 @numba.njit(cache=True)
 def _polish(a: np.ndarray, b: np.ndarray, x: float, y: float) -> tuple[float, float, bool]:
     """Newton's method on (pᵀAp, pᵀBp) = 0; True where the point lies on both conics."""
+    tolerance = POINT_TOLERANCE * (1.0 + x * x + y * y)
     for _ in range(4):
         fa, fb = _quad_form(a, x, y), _quad_form(b, x, y)
+        if abs(fa) < 1e-6 * tolerance and abs(fb) < 1e-6 * tolerance:
+            break
         ja0 = 2.0 * (a[0, 0] * x + a[0, 1] * y + a[0, 2])
         ja1 = 2.0 * (a[0, 1] * x + a[1, 1] * y + a[1, 2])
         jb0 = 2.0 * (b[0, 0] * x + b[0, 1] * y + b[0, 2])
@@ -323,7 +326,7 @@ def _polish(a: np.ndarray, b: np.ndarray, x: float, y: float) -> tuple[float, fl
             break  # tangency: Newton is ill-posed, keep the point as found
         x -= (jb1 * fa - ja1 * fb) / det
         y -= (-jb0 * fa + ja0 * fb) / det
-    tolerance = POINT_TOLERANCE * (1.0 + x * x + y * y)
+        tolerance = POINT_TOLERANCE * (1.0 + x * x + y * y)
     return x, y, abs(_quad_form(a, x, y)) < tolerance and abs(_quad_form(b, x, y)) < tolerance
 
 
@@ -345,25 +348,27 @@ def intersect_conics(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     adj_a, adj_b = _adjugate3(a), _adjugate3(b)
     # det(B − λA) = det B − λ tr(adj(B) A) + λ² tr(adj(A) B) − λ³ det A
     lambdas = _real_cubic_roots(-_det3(a), np.sum(adj_a.T * b), -np.sum(adj_b.T * a), _det3(b))
-    candidates = np.empty((4 * len(lambdas), 2))
-    count = 0
-    for lam in lambdas:
-        lines, n_lines = _split_degenerate(b - lam * a)
-        for k in range(n_lines):
-            count = _line_conic_points(a, lines[k], candidates, count)
+    candidates = np.empty((4, 2))
     points = np.empty((4, 2))
     n_points = 0
-    for k in range(count):
-        x, y, on_both = _polish(a, b, candidates[k, 0], candidates[k, 1])
-        if not on_both:
-            continue
-        duplicate = False
-        for j in range(n_points):
-            if abs(points[j, 0] - x) + abs(points[j, 1] - y) < 1e-6 * (1.0 + abs(x) + abs(y)):
-                duplicate = True
-        if not duplicate and n_points < 4:
-            points[n_points, 0], points[n_points, 1] = x, y
-            n_points += 1
+    for lam in lambdas:
+        lines, n_lines = _split_degenerate(b - lam * a)
+        count = 0
+        for k in range(n_lines):
+            count = _line_conic_points(a, lines[k], candidates, count)
+        for k in range(count):
+            x, y, on_both = _polish(a, b, candidates[k, 0], candidates[k, 1])
+            if not on_both:
+                continue
+            duplicate = False
+            for j in range(n_points):
+                if abs(points[j, 0] - x) + abs(points[j, 1] - y) < 1e-6 * (1.0 + abs(x) + abs(y)):
+                    duplicate = True
+            if not duplicate and n_points < 4:
+                points[n_points, 0], points[n_points, 1] = x, y
+                n_points += 1
+        if n_points == 4:  # two conics meet at most four times
+            break
     return points[:n_points]
 
 
