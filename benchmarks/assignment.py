@@ -67,7 +67,7 @@ def main() -> None:
         methods,
         max_events=args.max_events,
         seed=args.seed,
-        threads=None if args.jobs == 1 else 1,
+        threads=1,
         jobs=args.jobs,
         progress=True,
     )

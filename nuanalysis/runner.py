@@ -13,9 +13,11 @@ Timing (DESIGN.md, speed): each method is first warmed up on a few events of
 the first unit a process sees (numba compilation, model loading are not
 timed), then every call of :func:`~nuanalysis.methods.registry.reconstruct`
 is timed on the same events for every method. With ``threads=1`` (the
-default of ``compare``) torch and numba run on one thread, so events per
-second are per CPU core; on dask the per-unit times of all workers are summed,
-which again gives events per second per core.
+default, and what every command uses) torch and numba run on one thread, so
+events per second are per CPU core; on dask the per-unit times of all workers
+are summed, which again gives events per second per core. One thread is also
+what makes a process and a dask worker agree to the last bit: torch's float
+reductions depend on the thread count. Parallelism comes from ``jobs``.
 
 Dask: ``scheduler="tcp://host:8786"`` uses a running cluster (its workers need
 this package installed); ``jobs=J`` starts a

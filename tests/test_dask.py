@@ -32,13 +32,25 @@ def two_files(tmp_path_factory):
     return paths
 
 
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a two-worker LocalCluster, as ``--jobs 2`` would start it."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
 def _run(paths, **kwargs):
     chunks = list(iter_chunks(paths, METHODS, chunk_size=60, **kwargs))
     results = {m: concatenate_results([c.results[m] for c in chunks]) for m in METHODS}
     return chunks, results
 
 
-def test_dask_equals_single_process(two_files, tmp_path):
+def test_dask_equals_single_process(two_files):
+    """``jobs=2`` starts its own LocalCluster(processes=True, n_workers=2, threads_per_worker=1)."""
     single_chunks, single = _run(two_files, seed=3)
     dask_chunks, distributed = _run(two_files, seed=3, jobs=2)
     # the dask run really ran elsewhere, on both workers
@@ -59,21 +71,21 @@ def test_dask_equals_single_process(two_files, tmp_path):
     np.testing.assert_array_equal(reseeded["ff"].momenta, single["ff"].momenta)
 
 
-def test_reconstruct_on_dask_writes_the_same_file(two_files, tmp_path):
+def test_reconstruct_on_dask_writes_the_same_file(two_files, tmp_path, scheduler):
     outputs = {}
-    for jobs in ("1", "2"):
-        out = tmp_path / f"reco_{jobs}.root"
+    for where in (["--jobs", "1"], ["--scheduler", scheduler]):
+        out = tmp_path / f"reco_{where[0][2:]}.root"
         args = ["--input", two_files[0], "--input", two_files[1], "--methods", ",".join(METHODS)]
         result = CliRunner().invoke(
             reconstruct_command,
-            [*args, "--out", str(out), "--jobs", jobs, "--chunk-size", "60", "--seed", "9"],
+            [*args, "--out", str(out), *where, "--chunk-size", "60", "--seed", "9"],
             catch_exceptions=False,
         )
         assert result.exit_code == 0, result.output
-        outputs[jobs] = uproot.open(out)["events"].arrays(library="np")
-    assert len(outputs["1"]["flow-sample_valid"]) == 300
-    for branch, values in outputs["1"].items():
-        other = outputs["2"][branch]
+        outputs[where[0]] = uproot.open(out)["events"].arrays(library="np")
+    assert len(outputs["--jobs"]["flow-sample_valid"]) == 300
+    for branch, values in outputs["--jobs"].items():
+        other = outputs["--scheduler"][branch]
         if values.dtype == object:
             np.testing.assert_array_equal(np.stack(values), np.stack(other), err_msg=branch)
         else:

@@ -73,7 +73,7 @@ def command(
         chunk_size=chunk_size,
         max_events=max_events,
         seed=seed,
-        threads=None if jobs == 1 and scheduler is None else 1,
+        threads=1,
         jobs=jobs,
         scheduler=scheduler,
         progress=True,
