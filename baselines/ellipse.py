@@ -19,7 +19,7 @@ Read top to bottom against the paper:
    b and lepton masses kept (m_ν = 0). H = R_T H̃, R_T the rotation F → lab.
    Z² < 0 means no ν satisfies both constraints: like the reference code
    (betchart/analytic-nu) we clamp Z = 0, which shrinks the ellipse to the
-   point (x₁ − p_ℓ, y₁, 0) closest to satisfying them; ``ok`` reports Z² ≥ 0.
+   single point (x₁ − p_ℓ, y₁, 0) of F; ``ok`` reports Z² ≥ 0.
 
 2. :func:`single_neutrino` — §3 (one leptonic top). The ν is the point of its
    ellipse closest to the MET under the MET covariance Σ: with Δ = V₀ − H
@@ -35,7 +35,9 @@ Read top to bottom against the paper:
    Γ = [[−1, 0, MET_x], [0, −1, MET_y], [0, 0, 1]]; the solutions are the 0, 2
    or 4 real intersections of N and n̄, found as in §4 by reducing a
    degenerate member N̄ − λN of the pencil to a pair of lines
-   (:func:`intersect_conics`).
+   (:func:`intersect_conics`). A top whose ellipse was clamped to a point has
+   no conic (H⊥ is singular; the reference code raises there): that pairing
+   has no solution, except through the optional closest approach.
 
 Numerics: every event is solved in units of its top-mass assumption; conics are
 normalised; each intersection point is polished by Newton's method on both
@@ -236,9 +238,10 @@ def _split_degenerate(g: np.ndarray) -> tuple[np.ndarray, int]:
     """The real lines (rows (a, b, c): a x + b y + c = 0) whose pair is the degenerate conic G.
 
     For G = l mᵀ + m lᵀ, adj(G) = −p pᵀ with p = l × m the lines' meeting
-    point; G − [p]× = 2 l mᵀ has rank one and gives l and m as a row and a
-    column. A positive diagonal of adj(G) means complex conjugate lines
-    (no real intersections); a vanishing adj(G) a double line.
+    point (known up to sign from a column of adj(G)); G ± [p]× is 2 l mᵀ or
+    2 m lᵀ, of rank one, and gives l and m as a row and a column. A positive
+    diagonal of adj(G) means complex conjugate lines (no real intersections);
+    a vanishing adj(G) a double line.
     """
     lines = np.zeros((2, 3))
     g = _normalised(g)
@@ -297,8 +300,8 @@ def _line_conic_points(a: np.ndarray, line: np.ndarray, out: np.ndarray, count: 
     if qa == 0.0:
         if qb == 0.0:
             return count
-        steps = (-qc / (2.0 * qb),)
-        out[count, 0], out[count, 1] = x0 + steps[0] * dx, y0 + steps[0] * dy
+        step = -qc / (2.0 * qb)
+        out[count, 0], out[count, 1] = x0 + step * dx, y0 + step * dy
         return count + 1
     root = np.sqrt(disc)
     q = -(qb + np.copysign(root, qb))
@@ -542,8 +545,7 @@ def _single_chi2(
     delta = -h
     delta[0, 2] += met_x
     delta[1, 2] += met_y
-    delta[2, :] = 0.0  # S has no z row: only the transverse mismatch enters χ²
-    s = np.zeros((3, 3))
+    s = np.zeros((3, 3))  # only the transverse mismatch enters χ²
     s[:2, :2] = inverse_cov
     x = delta.T @ s @ delta
     if not ok:  # clamped Z: the ellipse is one point, χ² does not depend on t
