@@ -52,9 +52,6 @@ from nuanalysis.padded import PaddedEvents
 MAX_ASSIGNMENT_JETS = 9
 """Leading jets permuted by the χ² fit (paper §4.3)."""
 
-ROLES = ("blep", "bhad", "q1", "q2")
-"""Columns of an assignment: jet indices of b_lep, b_had, q1, q2 (-1: none)."""
-
 SIGMA_KEYS = ("lnu", "blnu", "qq", "bqq")
 
 
@@ -262,7 +259,7 @@ def true_assignment(events: PaddedEvents, max_jets: int = MAX_ASSIGNMENT_JETS) -
 
 def fully_matched(truth: np.ndarray) -> np.ndarray:
     """(n,) events whose four partons are matched to four distinct jets."""
-    distinct = np.array([len(set(row)) == 4 for row in truth.tolist()], dtype=bool)
+    distinct = (np.diff(np.sort(truth, axis=1), axis=1) != 0).all(axis=1)
     return (truth >= 0).all(axis=1) & distinct
 
 

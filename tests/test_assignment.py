@@ -215,3 +215,8 @@ def test_assign_command_on_exact_events(synthetic_ntuple, tmp_path, channel):
     fixed = json.loads(again.read_text())
     assert fixed["sigmas"] == study["sigmas"]
     assert fixed["n_calibration"] == 0 and fixed["n_evaluation"] == 300
+
+
+def test_fully_matched_needs_four_distinct_jets():
+    truth = np.array([[0, 1, 2, 3], [0, 0, 2, 3], [0, 1, -1, 3], [4, 1, 2, 8]])
+    np.testing.assert_array_equal(fully_matched(truth), [True, False, False, True])
