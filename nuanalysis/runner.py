@@ -39,6 +39,7 @@ import uproot
 
 from nuanalysis.errors import InputError
 from nuanalysis.io import _expand_paths, iterate_events, to_padded
+from nuanalysis.mapping import as_mapping
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, get_method, reconstruct
 from nuanalysis.padded import PaddedEvents
 
@@ -88,21 +89,26 @@ def plan_units(
     paths: str | Path | Sequence[str | Path],
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_events: int | None = None,
-    tree: str = "events",
+    mapping=None,
 ) -> list[WorkUnit]:
-    """Work units over ``paths`` (globs allowed), at most ``max_events`` entries in all."""
+    """Work units over ``paths`` (globs allowed), at most ``max_events`` entries in all;
+    ``mapping`` (a foreign ntuple's branch mapping) names the tree."""
     if chunk_size < 1:
         raise InputError(f"chunk_size must be at least 1, got {chunk_size}")
     if max_events is not None and max_events < 1:
         raise InputError(f"max_events must be at least 1, got {max_events}")
+    tree = as_mapping(mapping).tree
     units: list[WorkUnit] = []
     offset = 0
     for path in _expand_paths(paths):
         try:
             with uproot.open(path) as file:
-                n_entries = file[tree].num_entries
-        except Exception as error:  # the reader gives the precise message later
-            raise InputError(f"{path}: cannot read tree {tree!r}: {error}") from None
+                names = file.keys(cycle=False)
+                n_entries = file[tree].num_entries if tree in names else None
+        except Exception as error:
+            raise InputError(f"{path}: cannot be read as a ROOT file ({error})") from None
+        if n_entries is None:
+            raise InputError(f"{path}: no tree {tree!r} (the file holds {sorted(names)})")
         if max_events is not None:
             n_entries = min(n_entries, max_events - offset)
         for start in range(0, n_entries, chunk_size):
@@ -238,7 +244,7 @@ def iter_chunks(
     progress: bool = False,
 ) -> Iterator[ChunkResult]:
     """Chunk results in input order, computed here or on dask (``jobs`` > 1 or ``scheduler``)."""
-    units = plan_units(paths, chunk_size, max_events)
+    units = plan_units(paths, chunk_size, max_events, mapping)
     if channel is None:
         channel = _read_unit(units[0], None, mapping).channel
     for name in methods:

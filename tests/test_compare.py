@@ -141,3 +141,22 @@ def test_reconstruct_round_trip(synthetic_ntuple, tmp_path):
     truth = np.stack([np.stack(data[f"truth_nu_{a}"]) for a in ("px", "py", "pz")], axis=-1)
     np.testing.assert_allclose(truth, events.truth_nu, rtol=1e-6, atol=1e-4)
     assert "truth_weight" not in data
+
+
+def test_bad_inputs_are_named(tmp_path, synthetic_ntuple):
+    from nuanalysis.errors import InputError
+    from nuanalysis.runner import plan_units
+
+    bad = tmp_path / "bad.root"
+    bad.write_text("not a ROOT file")
+    with pytest.raises(InputError, match=r"bad\.root"):
+        plan_units(bad)
+    with pytest.raises(InputError, match="not found"):
+        plan_units(tmp_path / "missing.root")
+    path = synthetic_ntuple("dilepton", 20)
+    with pytest.raises(InputError, match="no tree 'Delphes'"):
+        plan_units(path, mapping={"tree": "Delphes"})
+    units = plan_units([path, path], chunk_size=8, max_events=30)
+    assert [(u.start, u.stop, u.global_start) for u in units] == [
+        (0, 8, 0), (8, 16, 8), (16, 20, 16), (0, 8, 20), (8, 10, 28)
+    ]  # fmt: skip
