@@ -5,7 +5,7 @@ constraints fix its transverse momentum; each pair of solutions (ν, ν̄) is
 weighted by how well ν⊥ + ν̄⊥ reproduces the measured MET, and the highest
 weight wins (DESIGN.md, "Baselines as analysts configure them").
 
-One neutrino per trial η (derivation implemented by :func:`_solve_eta`)
+One neutrino per trial η (derivation implemented by :func:`neutrino_solutions`)
 ---------------------------------------------------------------------
 The neutrino is massless with p_z = p_T sinh η and E = p_T cosh η. For any
 four-vector X, X·ν = E_X E − p_X·p = p_T (E_X cosh η − p_zX sinh η) −
@@ -189,17 +189,22 @@ def counter_normal(seed, event, stream, index):
 
 
 @numba.njit(cache=True)
-def _solve_eta(lepton, combined, k_l, k_t, det, cosh_eta, sinh_eta, out):
-    """Solutions (p_x, p_y, p_T) of one trial η into ``out`` (2, 3); returns how many (0–2).
-
-    ``combined`` is B = b + ℓ, ``k_l``, ``k_t`` and ``det`` = D as in the module docstring.
-    """
+def _slopes(lepton, combined, det, cosh_eta, sinh_eta):
+    """(a_x, a_y) of one trial η (module docstring)."""
     a_l = lepton[3] * cosh_eta - lepton[2] * sinh_eta
     a_b = combined[3] * cosh_eta - combined[2] * sinh_eta
-    ax = (combined[1] * a_l - lepton[1] * a_b) / det
-    cx = (lepton[1] * k_t - combined[1] * k_l) / det
-    ay = (lepton[0] * a_b - combined[0] * a_l) / det
-    cy = (combined[0] * k_l - lepton[0] * k_t) / det
+    return (combined[1] * a_l - lepton[1] * a_b) / det, (lepton[0] * a_b - combined[0] * a_l) / det
+
+
+@numba.njit(cache=True)
+def _offsets(lepton, combined, k_l, k_t, det):
+    """(c_x, c_y) of one m_t: they do not depend on η (module docstring)."""
+    return (lepton[1] * k_t - combined[1] * k_l) / det, (combined[0] * k_l - lepton[0] * k_t) / det
+
+
+@numba.njit(cache=True)
+def _roots(ax, ay, cx, cy, out):
+    """Solutions (p_x, p_y, p_T) of the quadratic in p_T into ``out`` (2, 3); returns how many."""
     qa = ax * ax + ay * ay - 1.0
     qb = ax * cx + ay * cy
     qc = cx * cx + cy * cy
@@ -230,12 +235,15 @@ def _solve_eta(lepton, combined, k_l, k_t, det, cosh_eta, sinh_eta, out):
 
 @numba.njit(cache=True)
 def _pair_constants(lepton, b_jet, w_mass):
-    """(B = b + ℓ, k_ℓ, m_B², D) of one lepton–b pair."""
+    """(B = b + ℓ, k_ℓ, m_B², D) of one lepton–b pair; D = 0 where there is no solution."""
     combined = lepton + b_jet
     m_l2 = lepton[3] ** 2 - lepton[0] ** 2 - lepton[1] ** 2 - lepton[2] ** 2
     m_b2 = combined[3] ** 2 - combined[0] ** 2 - combined[1] ** 2 - combined[2] ** 2
     k_l = 0.5 * (w_mass * w_mass - m_l2)
     det = lepton[0] * b_jet[1] - lepton[1] * b_jet[0]
+    # (anti)parallel in the transverse plane: the linear system is singular
+    if not abs(det) > 1e-12 * math.hypot(lepton[0], lepton[1]) * math.hypot(b_jet[0], b_jet[1]):
+        det = 0.0
     return combined, k_l, m_b2, det
 
 
@@ -244,35 +252,38 @@ def neutrino_solutions(lepton, b_jet, top_mass, w_mass, eta):
     """(k, 3) momenta (p_x, p_y, p_z) of the k ∈ {0, 1, 2} massless neutrinos with
     pseudorapidity ``eta`` solving (ℓ + ν)² = m_W² and (b + ℓ + ν)² = m_t²."""
     combined, k_l, m_b2, det = _pair_constants(lepton, b_jet, w_mass)
-    out = np.zeros((2, 3))
-    result = np.zeros((0, 3))
     if det == 0.0:
-        return result
-    k_t = 0.5 * (top_mass * top_mass - m_b2)
-    count = _solve_eta(lepton, combined, k_l, k_t, det, math.cosh(eta), math.sinh(eta), out)
+        return np.zeros((0, 3))
+    out = np.zeros((2, 3))
+    cosh_eta, sinh_eta = math.cosh(eta), math.sinh(eta)
+    ax, ay = _slopes(lepton, combined, det, cosh_eta, sinh_eta)
+    cx, cy = _offsets(lepton, combined, k_l, 0.5 * (top_mass * top_mass - m_b2), det)
+    count = _roots(ax, ay, cx, cy, out)
     result = np.zeros((count, 3))
     for k in range(count):
         result[k, 0] = out[k, 0]
         result[k, 1] = out[k, 1]
-        result[k, 2] = out[k, 2] * math.sinh(eta)
+        result[k, 2] = out[k, 2] * sinh_eta
     return result
 
 
 @numba.njit(cache=True)
-def _fill_solutions(lepton, b_jet, top_masses, w_mass, cosh_eta, sinh_eta, points):
-    """All solutions of one lepton–b pair over m_t and η into ``points`` (cap, 6):
-    (p_x, p_y, p_z, E, η index, m_t index); returns the count."""
+def _fill_solutions(lepton, b_jet, top_masses, w_mass, cosh_eta, sinh_eta, offsets, points):
+    """All solutions of one lepton–b pair over η and m_t into ``points`` (cap, 6):
+    (p_x, p_y, p_z, E, η index, m_t index); returns the count. ``offsets`` (n_mt, 2) is scratch."""
     combined, k_l, m_b2, det = _pair_constants(lepton, b_jet, w_mass)
-    pt_l = math.hypot(lepton[0], lepton[1])
-    pt_b = math.hypot(b_jet[0], b_jet[1])
-    if not abs(det) > 1e-12 * pt_l * pt_b:
+    if det == 0.0:
         return 0
+    n_mt = top_masses.shape[0]
+    for m in range(n_mt):
+        k_t = 0.5 * (top_masses[m] * top_masses[m] - m_b2)
+        offsets[m, 0], offsets[m, 1] = _offsets(lepton, combined, k_l, k_t, det)
     out = np.empty((2, 3))
     count = 0
-    for m in range(top_masses.shape[0]):
-        k_t = 0.5 * (top_masses[m] * top_masses[m] - m_b2)
-        for e in range(cosh_eta.shape[0]):
-            found = _solve_eta(lepton, combined, k_l, k_t, det, cosh_eta[e], sinh_eta[e], out)
+    for e in range(cosh_eta.shape[0]):
+        ax, ay = _slopes(lepton, combined, det, cosh_eta[e], sinh_eta[e])
+        for m in range(n_mt):
+            found = _roots(ax, ay, offsets[m, 0], offsets[m, 1], out)
             for k in range(found):
                 points[count, 0] = out[k, 0]
                 points[count, 1] = out[k, 1]
@@ -371,6 +382,7 @@ def _weigh_event(
     order = np.empty(cap, dtype=np.int64)
     starts = np.empty(cap + 2, dtype=np.int64)
     sides = np.empty((4, 4))  # b + ℓ per combo
+    offsets = np.empty((n_mt, 2))
     inv_sx = 1.0 / sigma[0]
     inv_sy = 1.0 / sigma[1]
     best = max_d2
@@ -399,6 +411,7 @@ def _weigh_event(
                     w_masses[lep],
                     cosh_eta[lep],
                     sinh_eta[lep],
+                    offsets,
                     points[combo],
                 )
                 sides[combo] = leptons[lep] + b
@@ -539,6 +552,7 @@ def neutrino_weighting(
     top_mass: np.ndarray | float = TOP_MASS,
     w_mass: np.ndarray | float | None = None,
     first_event_index: int = 0,
+    eta_values: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Neutrino Weighting of ``n`` dilepton events.
 
@@ -548,6 +562,8 @@ def neutrino_weighting(
     config's offsets are scanned around it. ``w_mass``: None (the config's), a
     number, (n,) or (n, 2). ``first_event_index``: global index of event 0
     (seeds the smearing and η draws per event, independent of chunking).
+    ``eta_values``: optional (n, 2, k) trial η of (ν, ν̄) per event, replacing
+    the config's η sampling (e.g. the true η in closure tests).
 
     Returns ``momenta`` (n, 2, 3) (ν, ν̄; zero where not valid), ``valid``,
     ``weight``, ``pairing`` (0: candidate 0 with ℓ⁺, 1: swapped, −1: none),
@@ -576,7 +592,13 @@ def neutrino_weighting(
     met = np.where(usable[:, None], met, 0.0)
     sigma = np.where(usable[:, None], sigma, 1.0)
     seed = int(config.smearing_seed) % 2**64
-    if config.eta_sampling == "grid":
+    if eta_values is not None:
+        etas = np.asarray(eta_values, dtype=np.float64)
+        if etas.ndim != 3 or etas.shape[:2] != (n, 2) or etas.shape[2] == 0:
+            raise ValueError(f"eta_values must have shape ({n}, 2, k), got {etas.shape}")
+        if not np.isfinite(etas).all():
+            raise ValueError("eta_values must be finite")
+    elif config.eta_sampling == "grid":
         etas = np.broadcast_to(config.eta_grid(), (1, 2, len(config.eta_grid())))
     else:
         etas = _gaussian_etas(

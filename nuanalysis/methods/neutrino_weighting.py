@@ -15,7 +15,9 @@ pairings are tried. Options:
   a number, one value per event or (n, 2) per (t, t̄); the preset's offsets are
   scanned around it. ``w_mass``: None (the preset's 80.4), a number, (n,) or (n, 2);
 * ``first_event_index``: global index of the first event, so the per-event
-  smearing (seeded by event index) does not depend on how a file is chunked.
+  smearing (seeded by event index) does not depend on how a file is chunked;
+* ``eta_values``: (n, 2, k) explicit trial η of (ν, ν̄) per event instead of
+  the preset's sampling.
 
 ``weight`` is the best NW weight. Extras: ``pairing`` (n,) (0: leading
 candidate with ℓ⁺, 1: swapped, −1: none), ``b_jet_index`` (n, 2) the jets
@@ -55,6 +57,7 @@ def neutrino_weighting_method(
     top_mass=TOP_MASS,
     w_mass=None,
     first_event_index: int = 0,
+    eta_values=None,
     **config_options,
 ) -> NeutrinoResult:
     try:
@@ -76,6 +79,7 @@ def neutrino_weighting_method(
         top_mass=top_mass,
         w_mass=w_mass,
         first_event_index=int(first_event_index),
+        eta_values=eta_values,
     )
     valid, pairing = out["valid"], out["pairing"]
     paired = np.where(pairing[:, None] == 1, index[:, ::-1], index)
