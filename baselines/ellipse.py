@@ -405,49 +405,68 @@ def _pair_mass(
 
 
 @numba.njit(cache=True)
+def _met_mismatch(
+    h: np.ndarray, h_bar: np.ndarray, t: float, u: float, met_x: float, met_y: float
+) -> tuple[float, float, float, float, float, float]:
+    """ν⊥(t) + ν̄⊥(u) − MET (2 components) and its Jacobian (∂/∂t, ∂/∂u of each component)."""
+    ct, st, cu, su = np.cos(t), np.sin(t), np.cos(u), np.sin(u)
+    rx = h[0, 0] * ct + h[0, 1] * st + h[0, 2] + h_bar[0, 0] * cu + h_bar[0, 1] * su + h_bar[0, 2]
+    ry = h[1, 0] * ct + h[1, 1] * st + h[1, 2] + h_bar[1, 0] * cu + h_bar[1, 1] * su + h_bar[1, 2]
+    return (
+        rx - met_x,
+        ry - met_y,
+        -h[0, 0] * st + h[0, 1] * ct,
+        -h_bar[0, 0] * su + h_bar[0, 1] * cu,
+        -h[1, 0] * st + h[1, 1] * ct,
+        -h_bar[1, 0] * su + h_bar[1, 1] * cu,
+    )
+
+
+@numba.njit(cache=True)
 def _closest_approach(
     h: np.ndarray, h_bar: np.ndarray, met_x: float, met_y: float
 ) -> tuple[float, float, float]:
-    """(t, t̄, |ν⊥(t) + ν̄⊥(t̄) − MET|²) at its minimum: a 16 × 16 grid, then damped Gauss–Newton.
+    """(t, t̄, |ν⊥(t) + ν̄⊥(t̄) − MET|²) at its minimum over the two ellipse parameters.
 
-    The reference's fallback when the ellipses do not intersect (least squares
-    over the two ellipse parameters).
+    The reference's fallback when the ellipses do not intersect (least squares).
+    The surface can have several local minima, so Levenberg–Marquardt starts
+    from the four best points of a 16 × 16 grid and the best end point wins.
     """
-    best_t, best_u, best = 0.0, 0.0, np.inf
-    steps = 16
+    steps, n_starts = 16, 4
+    start_t, start_u, start_value = (
+        np.zeros(n_starts),
+        np.zeros(n_starts),
+        np.full(n_starts, np.inf),
+    )
     for i in range(steps):
         for j in range(steps):
             t, u = 2.0 * np.pi * i / steps, 2.0 * np.pi * j / steps
-            rx = h[0, 0] * np.cos(t) + h[0, 1] * np.sin(t) + h[0, 2]
-            rx += h_bar[0, 0] * np.cos(u) + h_bar[0, 1] * np.sin(u) + h_bar[0, 2] - met_x
-            ry = h[1, 0] * np.cos(t) + h[1, 1] * np.sin(t) + h[1, 2]
-            ry += h_bar[1, 0] * np.cos(u) + h_bar[1, 1] * np.sin(u) + h_bar[1, 2] - met_y
-            if rx * rx + ry * ry < best:
-                best_t, best_u, best = t, u, rx * rx + ry * ry
-    damping = 1e-3
-    for _ in range(30):
-        ct, st, cu, su = np.cos(best_t), np.sin(best_t), np.cos(best_u), np.sin(best_u)
-        rx = h[0, 0] * ct + h[0, 1] * st + h[0, 2] + h_bar[0, 0] * cu + h_bar[0, 1] * su
-        ry = h[1, 0] * ct + h[1, 1] * st + h[1, 2] + h_bar[1, 0] * cu + h_bar[1, 1] * su
-        rx, ry = rx + h_bar[0, 2] - met_x, ry + h_bar[1, 2] - met_y
-        j00, j01 = -h[0, 0] * st + h[0, 1] * ct, -h_bar[0, 0] * su + h_bar[0, 1] * cu
-        j10, j11 = -h[1, 0] * st + h[1, 1] * ct, -h_bar[1, 0] * su + h_bar[1, 1] * cu
-        a00 = j00 * j00 + j10 * j10 + damping
-        a01 = j00 * j01 + j10 * j11
-        a11 = j01 * j01 + j11 * j11 + damping
-        g0, g1 = j00 * rx + j10 * ry, j01 * rx + j11 * ry
-        det = a00 * a11 - a01 * a01
-        t_new = best_t - (a11 * g0 - a01 * g1) / det
-        u_new = best_u - (a00 * g1 - a01 * g0) / det
-        ct, st, cu, su = np.cos(t_new), np.sin(t_new), np.cos(u_new), np.sin(u_new)
-        rx = h[0, 0] * ct + h[0, 1] * st + h[0, 2] + h_bar[0, 0] * cu + h_bar[0, 1] * su
-        ry = h[1, 0] * ct + h[1, 1] * st + h[1, 2] + h_bar[1, 0] * cu + h_bar[1, 1] * su
-        rx, ry = rx + h_bar[0, 2] - met_x, ry + h_bar[1, 2] - met_y
-        if rx * rx + ry * ry < best:
-            best_t, best_u, best = t_new, u_new, rx * rx + ry * ry
-            damping *= 0.3
-        else:
-            damping *= 10.0
+            rx, ry, _, _, _, _ = _met_mismatch(h, h_bar, t, u, met_x, met_y)
+            value = rx * rx + ry * ry
+            worst = np.argmax(start_value)
+            if value < start_value[worst]:
+                start_t[worst], start_u[worst], start_value[worst] = t, u, value
+    best_t, best_u, best = 0.0, 0.0, np.inf
+    for k in range(n_starts):
+        t, u, value = start_t[k], start_u[k], start_value[k]
+        damping = 1e-3
+        for _ in range(40):
+            rx, ry, j00, j01, j10, j11 = _met_mismatch(h, h_bar, t, u, met_x, met_y)
+            a00 = j00 * j00 + j10 * j10 + damping
+            a01 = j00 * j01 + j10 * j11
+            a11 = j01 * j01 + j11 * j11 + damping
+            g0, g1 = j00 * rx + j10 * ry, j01 * rx + j11 * ry
+            det = a00 * a11 - a01 * a01
+            t_new = t - (a11 * g0 - a01 * g1) / det
+            u_new = u - (a00 * g1 - a01 * g0) / det
+            rx, ry, _, _, _, _ = _met_mismatch(h, h_bar, t_new, u_new, met_x, met_y)
+            if rx * rx + ry * ry < value:
+                t, u, value = t_new, u_new, rx * rx + ry * ry
+                damping *= 0.3
+            else:
+                damping *= 10.0
+        if value < best:
+            best_t, best_u, best = t, u, value
     return best_t, best_u, best
 
 
