@@ -341,3 +341,17 @@ def test_single_neutrino_clamped_and_bad_covariance(semileptonic):
         reconstruct("ellipse", events, met_resolution=np.zeros((10, 2, 2)))
     covariance = np.tile(np.diag([100.0, 400.0]), (10, 1, 1))
     assert reconstruct("ellipse", events, met_resolution=covariance).valid.all()
+
+
+def test_single_neutrino_without_tags(semileptonic):
+    """No b-tag: the two leading jets are the candidates; one jet: that jet; none: not valid."""
+    events = semileptonic.events.select(slice(0, 30))
+    events.jet_btag = np.zeros_like(events.jet_btag)
+    result = reconstruct("ellipse", events)
+    assert result.valid.all() and np.isin(result.extras["b_jet_index"], [0, 1]).all()
+    events.jet_mask = events.jet_mask.copy()
+    events.jet_mask[:10, 1:] = False
+    events.jet_mask[10:20] = False
+    result = reconstruct("ellipse", events)
+    assert result.valid[:10].all() and (result.extras["b_jet_index"][:10] == 0).all()
+    assert not result.valid[10:20].any() and (result.momenta[10:20] == 0).all()

@@ -126,7 +126,8 @@ def ellipse_method(
 
     tagged = events.jet_mask & events.jet_btag
     fallback = np.zeros_like(tagged)
-    np.put_along_axis(fallback, np.maximum(index, 0), index >= 0, axis=1)
+    rows, columns = np.nonzero(index >= 0)
+    fallback[rows, index[rows, columns]] = True
     candidate = np.where(tagged.any(axis=1)[:, None], tagged, fallback)
     momenta, valid, jet_index, chi2, clamped = single_neutrino(
         np.ascontiguousarray(jets),
