@@ -3,12 +3,15 @@ assignment, reproducible smearing (chunks, threads), presets, edge cases."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numba
 import numpy as np
 import pytest
 from exact_ttbar import exact_ttbar
 from scipy.optimize import fsolve
 
+from baselines.constants import TOP_MASS
 from baselines.ellipse import dilepton_neutrinos
 from baselines.neutrino_weighting import (
     PRESETS,
@@ -203,6 +206,54 @@ def test_grid_closure_fine_eta_grid(sample):
     # and the truth is one of the exact solutions NW can land on
     delta_eta = np.abs(result.extras["eta"] - eta_of(sample.neutrinos)).max(axis=1)
     assert np.mean(delta_eta[valid] <= 2 * step) > 0.3
+
+
+def test_pruned_search_equals_brute_force(smeared):
+    """The bucketed nearest-MET search returns exactly the maximum weight over all (ν, ν̄)
+    pairs of solutions (both pairings, every η and independently scanned m_t), with the
+    E > 0 and m_tt cuts, and an anisotropic σ (20 % of each MET component)."""
+    config = replace(
+        PRESETS["grid"], top_mass_offsets=(-3.0, 0.0, 4.0), met_sigma_fraction=0.2, eta_step=0.25
+    )
+    events = smeared.select(slice(0, 40))
+    index = b_jet_candidate_indices(events)
+    b_jets = np.take_along_axis(events.jets, index[:, :, None], axis=1)
+    b_jets[..., 3] = np.sqrt(np.sum(b_jets[..., :3] ** 2, axis=-1) + config.b_mass**2)
+    leptons = np.stack([events.lepton_pos, events.lepton_neg], axis=1)
+    fast = neutrino_weighting(
+        b_jets, events.lepton_pos, events.lepton_neg, events.met, np.ones(40, bool), config
+    )
+    top_masses = TOP_MASS + np.array(config.top_mass_offsets)
+    for i in range(40):
+        sigma = np.maximum(0.2 * np.abs(events.met[i]), config.met_sigma_floor)
+        best = 0.0
+        for pairing in range(2):
+            sides = [leptons[i, 0] + b_jets[i, pairing], leptons[i, 1] + b_jets[i, 1 - pairing]]
+            found = []
+            for side in range(2):
+                b = b_jets[i, pairing if side == 0 else 1 - pairing]
+                found.append(
+                    massless(
+                        np.concatenate(
+                            [
+                                neutrino_solutions(leptons[i, side], b, m_t, config.w_mass, eta)
+                                for m_t in top_masses
+                                for eta in config.eta_grid()
+                            ]
+                        )
+                    )
+                )
+            nu, nubar = found
+            if len(nu) == 0 or len(nubar) == 0:
+                continue
+            residual = nu[:, None, :2] + nubar[None, :, :2] - events.met[i]
+            weight = np.exp(-0.5 * np.sum((residual / sigma) ** 2, axis=-1))
+            ttbar = sides[0] + nu[:, None] + sides[1] + nubar[None, :]
+            weight[invariant_mass(ttbar) <= config.min_mtt] = 0.0
+            best = max(best, weight.max())
+        expected = best if best > config.min_weight else 0.0
+        assert fast["valid"][i] == (expected > 0)
+        np.testing.assert_allclose(fast["weight"][i], expected, rtol=1e-9, atol=1e-300)
 
 
 def test_counter_normal_is_standard_normal_and_pure():
