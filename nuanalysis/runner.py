@@ -174,41 +174,50 @@ def run_chunk(
     return ChunkResult(unit, events, results, seconds, os.getpid())
 
 
-def _read_unit(unit: WorkUnit, channel: str | None, mapping) -> PaddedEvents:
-    """The unit's entries (chunks of the file are read in order up to it)."""
-    for index, chunk in enumerate(
-        iterate_events(unit.path, unit.chunk_size, mapping, channel, entry_stop=unit.stop)
-    ):
-        if index * unit.chunk_size == unit.start:
-            return to_padded(chunk, channel)
-    raise InputError(f"{unit.path}: entries {unit.start}–{unit.stop} could not be read")
+def _read_units(
+    units: Sequence[WorkUnit], channel: str | None, mapping
+) -> Iterator[tuple[WorkUnit, PaddedEvents]]:
+    """The entries of consecutive ``units`` of one file, in one pass over it.
+
+    Chunks before the first unit are read and skipped (the reader starts at
+    entry 0), so a task costs at most one pass over its file.
+    """
+    wanted = {unit.start: unit for unit in units}
+    size = units[0].chunk_size
+    chunks = iterate_events(units[0].path, size, mapping, channel, entry_stop=units[-1].stop)
+    for index, chunk in enumerate(chunks):
+        unit = wanted.get(index * size)
+        if unit is not None:
+            yield unit, to_padded(chunk, channel)
 
 
-def process_unit(
-    unit: WorkUnit,
+def process_units(
+    units: Sequence[WorkUnit],
     methods: Sequence[str],
     options: dict[str, dict] | None = None,
     channel: str | None = None,
     mapping=None,
     seed: int = 0,
     threads: int | None = 1,
-) -> ChunkResult:
-    """Read and run one unit: the task a dask worker executes."""
-    _limit_threads(threads)
-    return run_chunk(_read_unit(unit, channel, mapping), unit, methods, options, seed)
+) -> list[ChunkResult]:
+    """Read and run consecutive units of one file: the task a dask worker executes."""
+    with _threads_limited(threads):
+        return [
+            run_chunk(events, unit, methods, options, seed)
+            for unit, events in _read_units(units, channel, mapping)
+        ]
 
 
-def _local_chunks(units, channel, mapping) -> Iterator[tuple[WorkUnit, PaddedEvents]]:
-    """Read every unit in one pass over each file."""
-    by_path: dict[str, list[WorkUnit]] = {}
+def _by_file(units: Sequence[WorkUnit], groups_per_file: int = 1) -> list[list[WorkUnit]]:
+    """Consecutive units of each file, split into up to ``groups_per_file`` groups."""
+    files: dict[str, list[WorkUnit]] = {}
     for unit in units:
-        by_path.setdefault(unit.path, []).append(unit)
-    for path, file_units in by_path.items():
-        chunks = iterate_events(
-            path, file_units[0].chunk_size, mapping, channel, entry_stop=file_units[-1].stop
-        )
-        for unit, chunk in zip(file_units, chunks, strict=False):
-            yield unit, to_padded(chunk, channel)
+        files.setdefault(unit.path, []).append(unit)
+    groups = []
+    for file_units in files.values():
+        size = -(-len(file_units) // max(groups_per_file, 1))
+        groups += [file_units[i : i + size] for i in range(0, len(file_units), size)]
+    return groups
 
 
 @contextlib.contextmanager
@@ -246,22 +255,24 @@ def iter_chunks(
     """Chunk results in input order, computed here or on dask (``jobs`` > 1 or ``scheduler``)."""
     units = plan_units(paths, chunk_size, max_events, mapping)
     if channel is None:
-        channel = _read_unit(units[0], None, mapping).channel
+        channel = next(_read_units(units[:1], None, mapping))[1].channel
     for name in methods:
         check_applicable(name, channel)
     bar = _progress_bar(sum(u.stop - u.start for u in units), progress)
     try:
         if scheduler is None and (jobs is None or jobs <= 1):
-            for unit, events in _local_chunks(units, channel, mapping):
-                with _threads_limited(threads):
-                    result = run_chunk(events, unit, methods, options, seed)
-                bar.update(len(events))
-                yield result
+            for group in _by_file(units):
+                for unit, events in _read_units(group, channel, mapping):
+                    with _threads_limited(threads):
+                        result = run_chunk(events, unit, methods, options, seed)
+                    bar.update(len(events))
+                    yield result
             return
         with dask_client(jobs, scheduler) as client:
+            n_workers = max(len(client.scheduler_info()["workers"]), 1)
             futures = client.map(
-                process_unit,
-                units,
+                process_units,
+                _by_file(units, n_workers),
                 methods=list(methods),
                 options=options,
                 channel=channel,
@@ -271,9 +282,9 @@ def iter_chunks(
                 pure=False,
             )
             for future in futures:
-                result = future.result()
-                bar.update(len(result.events))
-                yield result
+                for result in future.result():
+                    bar.update(len(result.events))
+                    yield result
     finally:
         bar.close()
 
