@@ -625,7 +625,7 @@ def neutrino_weighting(
         np.uint64(seed),
         int(first_event_index),
         -2.0 * math.log(config.min_weight),
-        max(config.min_mtt, 0.0) ** 2 if config.min_mtt > 0 else -np.inf,
+        config.min_mtt**2 if config.min_mtt > 0 else -np.inf,  # no cut for min_mtt <= 0
     )
     rows = np.arange(n)
     eta_index = results[:, 8:10].astype(np.int64)
