@@ -7,7 +7,9 @@ unit derives from the base seed and its first global entry
 (:func:`chunk_seed`), so a stochastic method (``flow``, ``flow-sample``)
 draws the same numbers whether the units run in this process or on any
 dask worker, in any order: the outputs are identical. (Changing
-``chunk_size`` changes the seeds, hence the flow samples.)
+``chunk_size`` changes the seeds, hence the flow samples.) Methods taking
+``first_event_index`` (``nw``: counter-based random numbers per event) get
+the unit's first global entry and do not depend on the chunking at all.
 
 Timing (DESIGN.md, speed): each method is first warmed up on a few events of
 the first unit a process sees (numba compilation, model loading are not
@@ -147,10 +149,16 @@ def _threads_limited(threads: int | None) -> Iterator[None]:
         numba.set_num_threads(before[1])
 
 
-def _call_options(name: str, options: dict, seed: int) -> dict:
-    """``options`` plus the unit's ``seed`` where the method takes one."""
+def _call_options(name: str, options: dict, seed: int, unit: WorkUnit) -> dict:
+    """``options`` plus, where the method takes them, the unit's ``seed`` and
+    ``first_event_index`` (its first global entry: NW seeds each event by its index)."""
     parameters = inspect.signature(get_method(name).function).parameters
-    return {**options, "seed": seed} if "seed" in parameters else dict(options)
+    call = dict(options)
+    if "seed" in parameters:
+        call["seed"] = chunk_seed(seed, unit.global_start)
+    if "first_event_index" in parameters:
+        call["first_event_index"] = unit.global_start
+    return call
 
 
 def run_chunk(
@@ -164,7 +172,7 @@ def run_chunk(
     options = options or {}
     results, seconds = {}, {}
     for name in methods:
-        call = _call_options(name, options.get(name, {}), chunk_seed(seed, unit.global_start))
+        call = _call_options(name, options.get(name, {}), seed, unit)
         if name not in _WARMED:
             reconstruct(name, events.select(slice(0, WARMUP_EVENTS)), **call)
             _WARMED.add(name)
