@@ -39,7 +39,7 @@ import hist
 import numpy as np
 from tqdm.auto import tqdm
 
-from nuanalysis.methods.registry import check_applicable, reconstruct
+from nuanalysis.methods.registry import NeutrinoResult, check_applicable, reconstruct
 from nuanalysis.observables import reco_observables, truth_observables
 from nuanalysis.padded import PaddedEvents
 from unfolding import (
@@ -167,15 +167,13 @@ def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_method(
-    name: str,
     events: PaddedEvents,
+    result: NeutrinoResult,
     truth_values: tuple[np.ndarray, np.ndarray],
     mtt_edges,
     ptt_edges,
-    method_options: dict | None = None,
 ) -> tuple[Response, tuple[np.ndarray, np.ndarray], np.ndarray, float]:
     """Response (even entries), measured spectrum (odd), odd-half truth and the valid fraction."""
-    result = reconstruct(name, events, **(method_options or {}))
     mtt, ptt, valid = reco_observables(events, result)
     train, test = split_halves(len(events))
     weight = events.weight
@@ -198,9 +196,34 @@ def _axis(edges, name: str, label: str) -> hist.axis.Variable:
     return hist.axis.Variable(edges, name=name, label=label, flow=False)
 
 
+def with_reference(methods: list[str], has_truth: bool = True) -> list[str]:
+    """``methods`` without duplicates, the truth reference first (added if the sample has truth)."""
+    names = [name for name in dict.fromkeys(methods) if name != REFERENCE]
+    return [REFERENCE, *names] if has_truth or REFERENCE in methods else names
+
+
 def run_study(
     events: PaddedEvents,
     methods: list[str],
+    *,
+    method_options: dict[str, dict] | None = None,
+    progress: bool = True,
+    **settings,
+) -> UnfoldStudy:
+    """Reconstruct with every method (and the truth reference), then :func:`unfold_methods`."""
+    names = with_reference(methods, events.has_truth)
+    for name in names:
+        check_applicable(name, events.channel)
+    results = {
+        name: reconstruct(name, events, **(method_options or {}).get(name, {}))
+        for name in tqdm(names, desc="reconstructing", unit="method", disable=not progress)
+    }
+    return unfold_methods(events, results, progress=progress, **settings)
+
+
+def unfold_methods(
+    events: PaddedEvents,
+    results: dict[str, NeutrinoResult],
     *,
     backend: str = "auto",
     k: int | None = None,
@@ -209,26 +232,17 @@ def run_study(
     ptt_edges=PTT_EDGES,
     response_toys: int = 0,
     seed: int = 1,
-    method_options: dict[str, dict] | None = None,
     progress: bool = True,
 ) -> UnfoldStudy:
-    """Unfold m_tt × pT_t for every method (see the module docstring)."""
-    for name in methods:
-        check_applicable(name, events.channel)
+    """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring)."""
     truth_values = truth_observables(events)
-    names = list(dict.fromkeys(methods))
-    if events.has_truth and REFERENCE not in names:
-        names.insert(0, REFERENCE)
-    elif REFERENCE in names:
-        names.insert(0, names.pop(names.index(REFERENCE)))
+    names = [name for name in with_reference(list(results), False) if name in results]
     concrete = resolve_backend(backend)
     rng = np.random.default_rng(seed)
-
-    built = {}
-    for name in tqdm(names, desc="reconstructing", unit="method", disable=not progress):
-        built[name] = build_method(
-            name, events, truth_values, mtt_edges, ptt_edges, (method_options or {}).get(name)
-        )
+    built = {
+        name: build_method(events, results[name], truth_values, mtt_edges, ptt_edges)
+        for name in names
+    }
 
     if k is None:
         k = choose_k(*built[names[0]][:2], k_rule)
