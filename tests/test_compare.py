@@ -14,14 +14,14 @@ from nuanalysis.cli.compare import command as compare
 from nuanalysis.cli.reconstruct import command as reconstruct_command
 from nuanalysis.errors import ChannelError
 from nuanalysis.io import load_padded
-from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.methods import registry
+from nuanalysis.methods.registry import MethodSpec, NeutrinoResult, available_methods
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
 SMEARED = "_test-smeared"
 SEMILEPTONIC_ONLY = "_test-semileptonic-only"
 
 
-@register(SMEARED, channels=CHANNELS, description="test: truth scaled and shifted, some failures")
 def smeared(events: PaddedEvents) -> NeutrinoResult:
     """A deterministic, content-based stand-in for a method: (1.1 px, py + 5, 0.8 pz − 20);
     fails where the first neutrino has px > 40 GeV; weight = the first neutrino's true pz."""
@@ -30,9 +30,20 @@ def smeared(events: PaddedEvents) -> NeutrinoResult:
     return NeutrinoResult(momenta, truth[:, 0, 0] <= 40.0, weight=truth[:, 0, 2].copy())
 
 
-@register(SEMILEPTONIC_ONLY, channels=("semileptonic",), description="test: one channel")
 def semileptonic_only(events: PaddedEvents) -> NeutrinoResult:
     return NeutrinoResult(events.truth_nu.copy(), np.ones(len(events), bool))
+
+
+@pytest.fixture(autouse=True)
+def test_methods(monkeypatch):
+    """Register the two stand-in methods for the duration of each test only."""
+    available_methods()  # load the built-in methods first
+    for name, channels, function in [
+        (SMEARED, CHANNELS, smeared),
+        (SEMILEPTONIC_ONLY, ("semileptonic",), semileptonic_only),
+    ]:
+        spec = MethodSpec(name, channels, function, description="test stand-in")
+        monkeypatch.setitem(registry._REGISTRY, name, spec)
 
 
 def direct(values: np.ndarray) -> tuple[float, float]:
