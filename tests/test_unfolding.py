@@ -416,6 +416,7 @@ def test_cli_writes_the_design_json(dilepton_events, tmp_path):
     entry = data["methods"]["truth"]
     assert {"unfolded", "rel_uncertainty", "ratio_to_truth", "k"} <= set(entry)
     assert len(entry["unfolded"]) == 12 and entry["ratio_to_truth"] == [1.0] * 12
+    assert entry["k"] == 6  # default rule: n/2, as RooUnfoldSvd
     assert all(0 < u < 1 for u in entry["rel_uncertainty"])
     assert (tmp_path / "figs" / "response_truth.png").stat().st_size > 0
     assert (tmp_path / "figs" / "uncertainty_ratios.png").stat().st_size > 0

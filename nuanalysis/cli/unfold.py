@@ -50,10 +50,11 @@ from nuanalysis.errors import ChannelError
 )
 @click.option(
     "--k-rule",
-    type=click.Choice(["global-correlation", "d"]),
-    default="global-correlation",
+    type=click.Choice(["half", "global-correlation", "d"]),
+    default="half",
     show_default=True,
-    help="how k is chosen on the truth-neutrino unfolding when --k is not given",
+    help="k when --k is not given: n/2 (RooUnfoldSvd's default), minimum global correlation "
+    "or the |d_i| > 1 count, on the truth-neutrino unfolding",
 )
 @click.option(
     "--response-toys",
