@@ -59,7 +59,9 @@ POINT_TOLERANCE = 1e-9
 """Largest residual of a normalised conic (per unit of 1 + |p|²) at an accepted intersection."""
 
 _UNIT_CIRCLE = np.diag(np.array([1.0, 1.0, -1.0]))
+"""U: the unit circle x² + y² − 1 = 0 as a conic."""
 _DERIVATIVE = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+"""D: d/dt of τ = (cos t, sin t, 1) is D τ."""
 
 
 # --- small linear algebra on 3×3 matrices --------------------------------------------------
@@ -571,7 +573,8 @@ def _single_chi2(
         tau = np.array([1.0, 0.0, 1.0])
         return h @ tau, tau @ x @ tau, True
     xd = x @ _DERIVATIVE
-    points = intersect_conics(xd + xd.T, _UNIT_CIRCLE)
+    # a writable copy: the same numba specialisation of the solver as the dilepton kernel
+    points = intersect_conics(xd + xd.T, _UNIT_CIRCLE.copy())
     best, best_tau = np.inf, np.zeros(3)
     for p in range(len(points)):
         radius = np.hypot(points[p, 0], points[p, 1])
