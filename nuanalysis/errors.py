@@ -1,4 +1,4 @@
-"""Exceptions raised for bad input. Every message names the file, branch, event or model at fault."""
+"""Exceptions raised for bad input. Each message names the file, branch, event or model at fault."""
 
 
 class NuAnalysisError(Exception):
@@ -15,3 +15,7 @@ class ChannelError(NuAnalysisError, ValueError):
 
 class ModelError(NuAnalysisError, ValueError):
     """A saved model cannot be used: other channel, incompatible version, corrupt file."""
+
+
+class OptionError(NuAnalysisError, ValueError):
+    """A method option has an unknown name or an impossible value."""

@@ -216,7 +216,8 @@ def write_ntuple(path: PathLike, branches: Branches, tree: str = schema.TREE_NAM
 # --------------------------------------------------------------------------- reading
 
 
-def _expand_paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
+def expand_paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
+    """Input paths with glob patterns expanded (sorted); a clear error for a missing file."""
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     if not items:
         raise InputError("no input files given")
@@ -536,7 +537,7 @@ def _chunks(
         raise InputError(f"entry_stop / max_events must be at least 1, got {entry_stop}")
     remaining = entry_stop
     truth_fields = None
-    for path in _expand_paths(paths):
+    for path in expand_paths(paths):
         if remaining is not None and remaining <= 0:
             return
         with _wrap_read_errors(path), uproot.open(path) as file:

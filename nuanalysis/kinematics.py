@@ -28,8 +28,9 @@ def pt(p: np.ndarray) -> np.ndarray:
 def eta(p: np.ndarray) -> np.ndarray:
     """Pseudorapidity; ±inf never occurs for pT > 0, and pT = 0 gives η = 0."""
     transverse = pt(p)
-    return np.arcsinh(np.divide(p[..., 2], transverse, out=np.zeros_like(transverse),
-                                where=transverse > 0))
+    return np.arcsinh(
+        np.divide(p[..., 2], transverse, out=np.zeros_like(transverse), where=transverse > 0)
+    )
 
 
 def phi(p: np.ndarray) -> np.ndarray:

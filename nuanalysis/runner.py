@@ -40,7 +40,7 @@ import numpy as np
 import uproot
 
 from nuanalysis.errors import InputError
-from nuanalysis.io import _expand_paths, iterate_events, to_padded
+from nuanalysis.io import expand_paths, iterate_events, to_padded
 from nuanalysis.mapping import as_mapping
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, get_method, reconstruct
 from nuanalysis.padded import PaddedEvents
@@ -102,7 +102,7 @@ def plan_units(
     tree = as_mapping(mapping).tree
     units: list[WorkUnit] = []
     offset = 0
-    for path in _expand_paths(paths):
+    for path in expand_paths(paths):
         try:
             with uproot.open(path) as file:
                 names = file.keys(cycle=False)

@@ -171,3 +171,37 @@ def test_bad_inputs_are_named(tmp_path, synthetic_ntuple):
     assert [(u.start, u.stop, u.global_start) for u in units] == [
         (0, 8, 0), (8, 16, 8), (16, 20, 16), (0, 8, 20), (8, 10, 28)
     ]  # fmt: skip
+
+
+def test_method_options_from_the_command_line(tmp_path):
+    """--model PATH reaches the methods reading that model type; --option sets keywords,
+    typed, and an unknown method or keyword is a usage error naming it."""
+    import click
+
+    from nuanalysis.cli.compare import method_options
+    from nuanalysis.flows.model_io import shipped_model_path
+
+    flow_file = str(shipped_model_path("dilepton", "flow"))
+    ff_file = str(shipped_model_path("dilepton", "ff"))
+    methods = ["flow", "flow-sample", "ff", "nw", "quadratic"]
+    options = method_options(
+        methods,
+        (flow_file, f"ff={ff_file}"),
+        ("nw.preset=grid", "nw.n_smearings=10", "quadratic.solution=larger"),
+    )
+    assert options == {
+        "flow": {"model": flow_file},
+        "flow-sample": {"model": flow_file},
+        "ff": {"model": ff_file},
+        "nw": {"preset": "grid", "n_smearings": 10},
+        "quadratic": {"solution": "larger"},
+    }
+    assert method_options(methods, (ff_file,), ()) == {"ff": {"model": ff_file}}
+    with pytest.raises(click.BadParameter, match="none of --methods reads one"):
+        method_options(["flow"], (ff_file,), ())
+    with pytest.raises(click.BadParameter, match=r"no option 'solutoin'.*solution"):
+        method_options(methods, (), ("quadratic.solutoin=larger",))
+    with pytest.raises(click.BadParameter, match="'ellipse' is not among --methods"):
+        method_options(methods, (), ("ellipse.x=1",))
+    with pytest.raises(click.BadParameter, match=r"METHOD\.KEY=VALUE"):
+        method_options(methods, (), ("nw-preset-grid",))

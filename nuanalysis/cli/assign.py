@@ -17,7 +17,7 @@ from nuanalysis.cli.compare import (
     METHOD_HELP,
     input_options,
     json_safe,
-    model_options,
+    method_options,
     parse_methods,
     resolve_inputs,
 )
@@ -93,6 +93,7 @@ def command(
     channel,
     mapping,
     models,
+    settings,
     max_events,
     chunk_size,
     seed,
@@ -124,7 +125,7 @@ def command(
     run = run_methods(
         paths,
         names,
-        options=model_options(names, models),
+        options=method_options(names, models, settings),
         channel=channel,
         mapping=mapping,
         chunk_size=chunk_size,

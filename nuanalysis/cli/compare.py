@@ -7,11 +7,13 @@ and ``assign`` are defined here.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
 
 import click
+import yaml
 
 from nuanalysis.errors import InputError
 
@@ -35,21 +37,59 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
-def model_options(methods: list[str], models: tuple[str, ...]) -> dict[str, dict]:
-    """Per-method options from ``--model PATH`` (every learned method) or ``--model NAME=PATH``."""
+def method_options(
+    methods: list[str], models: tuple[str, ...], settings: tuple[str, ...]
+) -> dict[str, dict]:
+    """Per-method keyword options from ``--model`` and ``--option``.
+
+    ``--model PATH`` goes to every learned method reading that file's model
+    type (a ``flow`` file to ``flow`` and ``flow-sample``, an ``ff`` file to
+    ``ff``); ``--model METHOD=PATH`` to one method. ``--option METHOD.KEY=VALUE``
+    sets any keyword of the method (``nw.preset=grid``, ``flow.n_samples=64``);
+    VALUE is read as YAML (numbers, booleans, strings, lists).
+    """
+    from nuanalysis.flows.model_io import read_model_file
     from nuanalysis.methods.registry import get_method
 
     options: dict[str, dict] = {}
     for item in models:
         name, sep, path = item.partition("=")
-        targets = [name] if sep else [m for m in methods if get_method(m).needs_model]
         path = path if sep else item
         if sep and name not in methods:
             raise click.BadParameter(f"{name!r} is not among --methods", param_hint="--model")
         if not Path(path).is_file():
             raise click.BadParameter(f"model file {path} does not exist", param_hint="--model")
+        if sep:
+            targets = [name]
+        else:
+            model_type = read_model_file(path)["config"]["model_type"]
+            targets = [m for m in methods if get_method(m).model_type == model_type]
+            if not targets:
+                raise click.BadParameter(
+                    f"{path} is a {model_type!r} model, but none of --methods reads one",
+                    param_hint="--model",
+                )
         for target in targets:
             options.setdefault(target, {})["model"] = path
+    for item in settings:
+        target, dot, assignment = item.partition(".")
+        key, equals, text = assignment.partition("=")
+        if not (dot and equals and key):
+            raise click.BadParameter(
+                f"{item!r} is not METHOD.KEY=VALUE (e.g. nw.preset=grid)", param_hint="--option"
+            )
+        if target not in methods:
+            raise click.BadParameter(f"{target!r} is not among --methods", param_hint="--option")
+        parameters = inspect.signature(get_method(target).function).parameters.values()
+        named = [p.name for p in parameters if p.kind != p.VAR_KEYWORD][1:]  # after events
+        open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters)
+        if key not in named and not open_ended:
+            known = ", ".join(named)
+            raise click.BadParameter(
+                f"method {target!r} has no option {key!r}; its options: {known}",
+                param_hint="--option",
+            )
+        options.setdefault(target, {})[key] = yaml.safe_load(text)
     return options
 
 
@@ -99,8 +139,16 @@ def input_options(default_channel: str | None):
                 "--model",
                 "models",
                 multiple=True,
-                help="model for the learned methods: PATH (all of them) or METHOD=PATH, "
-                "repeatable (default: the shipped models)",
+                help="model for the learned methods: PATH (every method reading that model "
+                "type) or METHOD=PATH, repeatable (default: the shipped models)",
+            ),
+            click.option(
+                "--option",
+                "settings",
+                multiple=True,
+                metavar="METHOD.KEY=VALUE",
+                help="a method option, repeatable: e.g. nw.preset=grid, nw.n_smearings=10, "
+                "flow.n_samples=64, quadratic.solution=larger",
             ),
             click.option(
                 "--max-events",
@@ -276,6 +324,7 @@ def command(
     channel,
     mapping,
     models,
+    settings,
     max_events,
     chunk_size,
     seed,
@@ -302,7 +351,7 @@ def command(
     run = run_methods(
         paths,
         names,
-        options=model_options(names, models),
+        options=method_options(names, models, settings),
         channel=channel,
         mapping=mapping,
         chunk_size=chunk_size,

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from nuanalysis.cli.compare import METHOD_HELP, input_options, model_options, parse_methods
+from nuanalysis.cli.compare import METHOD_HELP, input_options, method_options, parse_methods
 from nuanalysis.methods.registry import NeutrinoResult
 
 
@@ -51,7 +51,18 @@ def write_reconstruction(out: str | Path, chunks) -> int:
     "--out", required=True, type=click.Path(dir_okay=False), help="output ROOT file (RECO.root)"
 )
 def command(
-    methods, inputs, channel, mapping, models, max_events, chunk_size, seed, jobs, scheduler, out
+    methods,
+    inputs,
+    channel,
+    mapping,
+    models,
+    settings,
+    max_events,
+    chunk_size,
+    seed,
+    jobs,
+    scheduler,
+    out,
 ) -> None:
     """Write every requested method's neutrinos to a ROOT TTree aligned with the input.
 
@@ -67,7 +78,7 @@ def command(
     chunks = iter_chunks(
         list(inputs),
         names,
-        options=model_options(names, models),
+        options=method_options(names, models, settings),
         channel=channel,
         mapping=mapping,
         chunk_size=chunk_size,

@@ -15,7 +15,7 @@ import click
 from nuanalysis.cli.compare import (
     METHOD_HELP,
     input_options,
-    model_options,
+    method_options,
     parse_methods,
     resolve_inputs,
 )
@@ -69,6 +69,7 @@ def command(
     channel,
     mapping,
     models,
+    settings,
     max_events,
     chunk_size,
     seed,
@@ -104,7 +105,7 @@ def command(
     run = run_methods(
         paths,
         names,
-        options=model_options(names, models),
+        options=method_options(names, models, settings),
         channel=channel or (None if inputs else "dilepton"),
         mapping=mapping,
         chunk_size=chunk_size,

@@ -19,7 +19,7 @@ def b_jet_candidate_indices(events: PaddedEvents) -> np.ndarray:
     Tagged jets come first (in pT order), then untagged ones, so the first two
     entries of that ordering are the candidates.
     """
-    n, n_slots = events.jet_mask.shape
+    n_slots = events.jet_mask.shape[1]
     slot = np.arange(n_slots)
     # sort key: present tagged jets, then present untagged jets, then padding; pT order kept
     key = np.where(events.jet_mask, np.where(events.jet_btag, 0, 1), 2) * n_slots + slot

@@ -36,6 +36,7 @@ import numpy as np
 
 from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
 from baselines.ellipse import dilepton_neutrinos, single_neutrino
+from nuanalysis.errors import OptionError
 from nuanalysis.methods.candidates import b_jet_candidate_indices
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
@@ -49,12 +50,12 @@ def _per_event_masses(value, n: int, columns: int, name: str) -> np.ndarray:
     try:
         array = np.broadcast_to(array, (n, columns)).copy()
     except ValueError:
-        raise ValueError(
+        raise OptionError(
             f"{name} must be a number, {n} values or ({n}, {columns}) values; "
             f"got shape {np.shape(value)}"
         ) from None
     if not np.all(np.isfinite(array) & (array > 0)):
-        raise ValueError(f"{name} must be positive and finite")
+        raise OptionError(f"{name} must be positive and finite")
     return array
 
 
@@ -63,7 +64,7 @@ def _with_mass(jets: np.ndarray, mass: float | None) -> np.ndarray:
     if mass is None:
         return jets
     if not (np.isfinite(mass) and mass >= 0):
-        raise ValueError(f"b_mass must be a non-negative number or None, got {mass!r}")
+        raise OptionError(f"b_mass must be a non-negative number or None, got {mass!r}")
     out = jets.copy()
     out[..., 3] = np.sqrt(np.sum(jets[..., :3] ** 2, axis=-1) + mass**2)
     return out
@@ -73,13 +74,13 @@ def _met_inverse_covariance(met_resolution, n: int) -> np.ndarray:
     covariance = np.asarray(met_resolution, dtype=np.float64)
     if covariance.ndim == 0:
         if not (np.isfinite(covariance) and covariance > 0):
-            raise ValueError("met_resolution must be a positive number of GeV")
+            raise OptionError("met_resolution must be a positive number of GeV")
         covariance = np.broadcast_to(np.eye(2) * covariance**2, (n, 2, 2))
     if covariance.shape != (n, 2, 2):
-        raise ValueError(f"met_resolution must be a number or ({n}, 2, 2) covariances")
+        raise OptionError(f"met_resolution must be a number or ({n}, 2, 2) covariances")
     determinant = np.linalg.det(covariance)
     if not np.all(np.isfinite(determinant) & (determinant > 0)):
-        raise ValueError("every MET covariance must be positive definite")
+        raise OptionError("every MET covariance must be positive definite")
     return np.ascontiguousarray(np.linalg.inv(covariance))
 
 

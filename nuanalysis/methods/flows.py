@@ -19,7 +19,7 @@ from nuanalysis.padded import CHANNELS, PaddedEvents
     "flow",
     channels=CHANNELS,
     description=f"ν-Flows / ν²-Flows mode: most probable of {MODE_SAMPLES} flow samples",
-    needs_model=True,
+    model_type="flow",
 )
 def flow_mode_method(
     events: PaddedEvents,
@@ -35,7 +35,7 @@ def flow_mode_method(
     "flow-sample",
     channels=CHANNELS,
     description="ν-Flows / ν²-Flows: one sample of the neutrino posterior per event",
-    needs_model=True,
+    model_type="flow",
 )
 def flow_sample_method(
     events: PaddedEvents, model: ModelLike = None, seed: int | None = None
@@ -48,7 +48,7 @@ def flow_sample_method(
     "ff",
     channels=CHANNELS,
     description="ν-FF: feed-forward regression of the neutrino momenta",
-    needs_model=True,
+    model_type="ff",
 )
 def regression_method(
     events: PaddedEvents, model: ModelLike = None, seed: int | None = None

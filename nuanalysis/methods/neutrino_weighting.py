@@ -32,6 +32,7 @@ import numpy as np
 from baselines.constants import TOP_MASS
 from baselines.neutrino_weighting import neutrino_weighting
 from baselines.neutrino_weighting import preset as nw_preset
+from nuanalysis.errors import OptionError
 from nuanalysis.methods.candidates import b_jet_candidate_indices
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
@@ -63,9 +64,11 @@ def neutrino_weighting_method(
     try:
         config = nw_preset(preset, **config_options)
     except TypeError as error:
-        raise ValueError(f"unknown Neutrino Weighting option: {error}") from None
+        raise OptionError(f"unknown Neutrino Weighting option: {error}") from None
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     if int(first_event_index) < 0:
-        raise ValueError("first_event_index must be non-negative")
+        raise OptionError("first_event_index must be non-negative")
     index = b_jet_candidate_indices(events)
     jets = _with_mass(events.jets, config.b_mass)
     b_jets = np.take_along_axis(jets, np.maximum(index, 0)[:, :, None], axis=1)

@@ -20,6 +20,7 @@ import numpy as np
 
 from baselines.constants import ELECTRON_MASS, MUON_MASS, W_MASS
 from baselines.quadratic import quadratic_pz
+from nuanalysis.errors import OptionError
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
 
@@ -40,11 +41,11 @@ def quadratic_method(
     events: PaddedEvents, w_mass: float | np.ndarray = W_MASS, solution: str = "smaller"
 ) -> NeutrinoResult:
     if solution not in SOLUTIONS:
-        raise ValueError(f"solution must be one of {SOLUTIONS}, got {solution!r}")
+        raise OptionError(f"solution must be one of {SOLUTIONS}, got {solution!r}")
     n = len(events)
     w_masses = np.broadcast_to(np.asarray(w_mass, dtype=np.float64), (n,)).copy()
     if not np.all(np.isfinite(w_masses) & (w_masses > 0)):
-        raise ValueError("w_mass must be positive and finite")
+        raise OptionError("w_mass must be positive and finite")
     lepton = np.ascontiguousarray(events.leptons[:, 0])
     pz, complex_, solved = quadratic_pz(
         lepton, np.ascontiguousarray(events.met), w_masses, lepton_masses(events.lep_pid[:, 0])

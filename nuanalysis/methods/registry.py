@@ -34,8 +34,9 @@ class NeutrinoResult:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.momenta = np.asarray(self.momenta, dtype=np.float64)
-        self.valid = np.asarray(self.valid, dtype=bool)
+        # copies: invalid rows are zeroed below, never in the caller's arrays
+        self.momenta = np.array(self.momenta, dtype=np.float64)
+        self.valid = np.array(self.valid, dtype=bool)
         if self.momenta.ndim != 3 or self.momenta.shape[2] != 3:
             raise ValueError(f"momenta must be (n_events, n_nu, 3), got {self.momenta.shape}")
         if self.valid.shape != self.momenta.shape[:1]:
@@ -54,17 +55,24 @@ class MethodSpec:
     channels: tuple[str, ...]
     function: MethodFunction
     description: str
-    needs_model: bool = False
+    model_type: str | None = None  # the model file type a learned method reads ('flow', 'ff')
+
+    @property
+    def needs_model(self) -> bool:
+        return self.model_type is not None
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
 
-def register(name: str, channels: tuple[str, ...], description: str, needs_model: bool = False):
-    """Decorator registering ``function`` as neutrino method ``name``."""
+def register(name: str, channels: tuple[str, ...], description: str, model_type: str | None = None):
+    """Decorator registering ``function`` as neutrino method ``name``.
+
+    ``model_type``: for learned methods, the type of model file they read.
+    """
 
     def decorate(function: MethodFunction) -> MethodFunction:
-        _REGISTRY[name] = MethodSpec(name, channels, function, description, needs_model)
+        _REGISTRY[name] = MethodSpec(name, channels, function, description, model_type)
         return function
 
     return decorate

@@ -1,12 +1,12 @@
-"""The ``truth`` method: the generator's neutrinos, the reference every other method is compared to."""
+"""The ``truth`` method: the generator's neutrinos, the reference for every other method."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from nuanalysis.errors import InputError
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
-
-import numpy as np
 
 
 @register("truth", channels=("semileptonic", "dilepton"), description="generator-level neutrinos")
