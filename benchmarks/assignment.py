@@ -23,7 +23,7 @@ import uproot
 
 from nuanalysis.assignment import MassSigmas, assign_semileptonic, assignment_study
 from nuanalysis.cli.assign import TITLES, accuracy_tables, flow_over_quadratic
-from nuanalysis.cli.compare import json_safe
+from nuanalysis.cli.options import json_safe
 from nuanalysis.io import demo_sample_path
 from nuanalysis.methods.registry import available_methods
 from nuanalysis.runner import run_methods

@@ -178,7 +178,7 @@ def test_method_options_from_the_command_line(tmp_path):
     typed, and an unknown method or keyword is a usage error naming it."""
     import click
 
-    from nuanalysis.cli.compare import method_options
+    from nuanalysis.cli.options import method_options
     from nuanalysis.flows.model_io import shipped_model_path
 
     flow_file = str(shipped_model_path("dilepton", "flow"))

@@ -13,14 +13,7 @@ from pathlib import Path
 
 import click
 
-from nuanalysis.cli.compare import (
-    METHOD_HELP,
-    input_options,
-    json_safe,
-    method_options,
-    parse_methods,
-    resolve_inputs,
-)
+from nuanalysis.cli.options import RunRequest, json_safe, run_options
 
 TITLES = {
     "blep": "correct b_lep (Table 2)",
@@ -65,8 +58,7 @@ def flow_over_quadratic(study: dict) -> dict[str, float] | None:
 
 
 @click.command(name="assign")
-@click.option("--methods", required=True, help=METHOD_HELP)
-@input_options(default_channel="semileptonic")
+@run_options(default_channel="semileptonic")
 @click.option(
     "--out",
     "out_dir",
@@ -88,17 +80,7 @@ def flow_over_quadratic(study: dict) -> dict[str, float] | None:
     "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="write the figures"
 )
 def command(
-    methods,
-    inputs,
-    channel,
-    mapping,
-    models,
-    settings,
-    max_events,
-    chunk_size,
-    seed,
-    jobs,
-    scheduler,
+    request: RunRequest,
     out_dir,
     sigmas_path,
     no_report,
@@ -116,26 +98,9 @@ def command(
     import numpy as np
 
     from nuanalysis.assignment import assignment_study, load_sigmas
-    from nuanalysis.runner import run_methods
 
-    names = parse_methods(methods)
-    paths = resolve_inputs(inputs, channel, "semileptonic")
-    if channel is None and not inputs:
-        channel = "semileptonic"
-    run = run_methods(
-        paths,
-        names,
-        options=method_options(names, models, settings),
-        channel=channel,
-        mapping=mapping,
-        chunk_size=chunk_size,
-        max_events=max_events,
-        seed=seed,
-        threads=1,
-        jobs=jobs,
-        scheduler=scheduler,
-        progress=True,
-    )
+    run = request.run()
+    names, paths = request.methods, request.paths
     if sigmas_path is None:
         given, calibration = None, np.arange(len(run.events)) % 2 == 0
     else:

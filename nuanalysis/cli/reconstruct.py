@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from nuanalysis.cli.compare import METHOD_HELP, input_options, method_options, parse_methods
+from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.methods.registry import NeutrinoResult
 
 
@@ -45,23 +45,12 @@ def write_reconstruction(out: str | Path, chunks) -> int:
 
 
 @click.command(name="reconstruct")
-@click.option("--methods", required=True, help=METHOD_HELP)
-@input_options(default_channel=None)
+@run_options(default_channel=None)
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False), help="output ROOT file (RECO.root)"
 )
 def command(
-    methods,
-    inputs,
-    channel,
-    mapping,
-    models,
-    settings,
-    max_events,
-    chunk_size,
-    seed,
-    jobs,
-    scheduler,
+    request: RunRequest,
     out,
 ) -> None:
     """Write every requested method's neutrinos to a ROOT TTree aligned with the input.
@@ -70,24 +59,6 @@ def command(
     M_valid (bool; momenta 0 where False), M_weight (float32, when the method
     has one: flow log-probability, NW weight).
     """
-    from nuanalysis.runner import iter_chunks
-
-    names = parse_methods(methods)
-    if not inputs:
-        raise click.UsageError("reconstruct needs --input")
-    chunks = iter_chunks(
-        list(inputs),
-        names,
-        options=method_options(names, models, settings),
-        channel=channel,
-        mapping=mapping,
-        chunk_size=chunk_size,
-        max_events=max_events,
-        seed=seed,
-        threads=1,
-        jobs=jobs,
-        scheduler=scheduler,
-        progress=True,
-    )
+    chunks = request.chunks()
     n = write_reconstruction(out, chunks)
-    click.echo(f"wrote {n} entries × {len(names)} method(s) to {out}")
+    click.echo(f"wrote {n} entries × {len(request.methods)} method(s) to {out}")

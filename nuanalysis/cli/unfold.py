@@ -2,7 +2,7 @@
 
 See DESIGN.md, "Command line", and :mod:`nuanalysis.unfold_study`. Input,
 model, chunking, seed and dask options are those shared with ``compare``
-(:func:`nuanalysis.cli.compare.input_options`).
+(:func:`nuanalysis.cli.options.run_options`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,12 @@ from pathlib import Path
 
 import click
 
-from nuanalysis.cli.compare import (
-    METHOD_HELP,
-    input_options,
-    method_options,
-    parse_methods,
-    resolve_inputs,
-)
+from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.errors import ChannelError
 
 
 @click.command(name="unfold")
-@click.option("--methods", required=True, help=METHOD_HELP)
-@input_options(default_channel="dilepton")
+@run_options(default_channel="dilepton")
 @click.option(
     "--backend",
     type=click.Choice(["auto", "roounfold", "root", "numpy"]),
@@ -64,17 +57,7 @@ from nuanalysis.errors import ChannelError
     help="toys of the response to add its statistical uncertainty (0: off)",
 )
 def command(
-    methods,
-    inputs,
-    channel,
-    mapping,
-    models,
-    settings,
-    max_events,
-    chunk_size,
-    seed,
-    jobs,
-    scheduler,
+    request: RunRequest,
     backend,
     out_dir,
     json_path,
@@ -91,31 +74,17 @@ def command(
     result; bins are m_tt-major (index = i_mtt * 3 + i_ptt). The truth
     method is always run as the reference.
     """
-    from nuanalysis.runner import run_methods
     from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
     from unfolding import UnfoldingError
 
-    if channel not in (None, "dilepton"):
+    if request.channel not in (None, "dilepton"):
         raise ChannelError(
             "unfold reconstructs m_tt and pT_t from two leptons, two b-jets and two neutrinos: "
-            f"it needs dilepton events, not {channel}"
+            f"it needs dilepton events, not {request.channel}"
         )
-    names = with_reference(parse_methods(methods))
-    paths = resolve_inputs(inputs, channel, "dilepton")
-    run = run_methods(
-        paths,
-        names,
-        options=method_options(names, models, settings),
-        channel=channel or (None if inputs else "dilepton"),
-        mapping=mapping,
-        chunk_size=chunk_size,
-        max_events=max_events,
-        seed=seed,
-        threads=1,
-        jobs=jobs,
-        scheduler=scheduler,
-        progress=True,
-    )
+    names = with_reference(request.methods)
+    paths = request.paths
+    run = request.run(names)
     if run.events.channel != "dilepton":
         raise ChannelError(
             f"{', '.join(paths)} holds {run.events.channel} events; unfold needs dilepton events"
@@ -128,7 +97,7 @@ def command(
             k=k,
             k_rule=k_rule,
             response_toys=response_toys,
-            seed=seed,
+            seed=request.seed,
         )
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None

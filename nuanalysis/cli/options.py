@@ -1,0 +1,281 @@
+"""Options shared by ``reconstruct``, ``compare``, ``assign`` and ``unfold``.
+
+:func:`run_options` adds ``--methods`` and the input, model, method-option,
+chunking, seed and dask options to a command and hands the command one
+:class:`RunRequest`, which runs the methods through :mod:`nuanalysis.runner`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import yaml
+
+from nuanalysis.padded import CHANNELS
+
+METHOD_HELP = "comma-separated method names, e.g. truth,flow,nw,ellipse"
+
+
+def parse_methods(text: str) -> list[str]:
+    """Method names from ``a,b,c``; unknown names are a usage error listing the known ones."""
+    from nuanalysis.methods.registry import available_methods
+
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    known = available_methods()
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise click.BadParameter(
+            f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
+            f"available: {', '.join(known)}",
+            param_hint="--methods",
+        )
+    return names
+
+
+def method_options(
+    methods: list[str], models: tuple[str, ...], settings: tuple[str, ...]
+) -> dict[str, dict]:
+    """Per-method keyword options from ``--model`` and ``--option``.
+
+    ``--model PATH`` goes to every learned method reading that file's model
+    type (a ``flow`` file to ``flow`` and ``flow-sample``, an ``ff`` file to
+    ``ff``); ``--model METHOD=PATH`` to one method. ``--option METHOD.KEY=VALUE``
+    sets any keyword of the method (``nw.preset=grid``, ``flow.n_samples=64``);
+    VALUE is read as YAML (numbers, booleans, strings, lists).
+    """
+    from nuanalysis.flows.model_io import read_model_file
+    from nuanalysis.methods.registry import get_method
+
+    options: dict[str, dict] = {}
+    for item in models:
+        name, sep, path = item.partition("=")
+        path = path if sep else item
+        if sep and name not in methods:
+            raise click.BadParameter(f"{name!r} is not among --methods", param_hint="--model")
+        if not Path(path).is_file():
+            raise click.BadParameter(f"model file {path} does not exist", param_hint="--model")
+        if sep:
+            targets = [name]
+        else:
+            model_type = read_model_file(path)["config"]["model_type"]
+            targets = [m for m in methods if get_method(m).model_type == model_type]
+            if not targets:
+                raise click.BadParameter(
+                    f"{path} is a {model_type!r} model, but none of --methods reads one",
+                    param_hint="--model",
+                )
+        for target in targets:
+            options.setdefault(target, {})["model"] = path
+    for item in settings:
+        target, dot, assignment = item.partition(".")
+        key, equals, text = assignment.partition("=")
+        if not (dot and equals and key):
+            raise click.BadParameter(
+                f"{item!r} is not METHOD.KEY=VALUE (e.g. nw.preset=grid)", param_hint="--option"
+            )
+        if target not in methods:
+            raise click.BadParameter(f"{target!r} is not among --methods", param_hint="--option")
+        parameters = inspect.signature(get_method(target).function).parameters.values()
+        named = [p.name for p in parameters if p.kind != p.VAR_KEYWORD][1:]  # after events
+        open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters)
+        if key not in named and not open_ended:
+            known = ", ".join(named)
+            raise click.BadParameter(
+                f"method {target!r} has no option {key!r}; its options: {known}",
+                param_hint="--option",
+            )
+        options.setdefault(target, {})[key] = yaml.safe_load(text)
+    return options
+
+
+@dataclass
+class RunRequest:
+    """What the shared options ask for: the methods, the files and how to run them.
+
+    ``paths`` are the ``--input`` files, or the shipped demo sample of the
+    command's default channel; ``channel`` is ``--channel``, that default
+    channel for the demo sample, or None (read from the file).
+    """
+
+    methods: list[str]
+    paths: list[str]
+    channel: str | None
+    mapping: str | None
+    models: tuple[str, ...]
+    settings: tuple[str, ...]
+    max_events: int | None
+    chunk_size: int
+    seed: int
+    jobs: int
+    scheduler: str | None
+
+    def _runner_arguments(self, methods: list[str] | None) -> tuple[list[str], dict]:
+        methods = self.methods if methods is None else methods
+        return methods, dict(
+            options=method_options(methods, self.models, self.settings),
+            channel=self.channel,
+            mapping=self.mapping,
+            chunk_size=self.chunk_size,
+            max_events=self.max_events,
+            seed=self.seed,
+            threads=1,
+            jobs=self.jobs,
+            scheduler=self.scheduler,
+            progress=True,
+        )
+
+    def chunks(self, methods: list[str] | None = None):
+        """The chunk results of ``methods`` (default: ``--methods``) in input order."""
+        from nuanalysis.runner import iter_chunks
+
+        methods, arguments = self._runner_arguments(methods)
+        return iter_chunks(self.paths, methods, **arguments)
+
+    def run(self, methods: list[str] | None = None):
+        """All chunks joined (:class:`nuanalysis.runner.RunResult`)."""
+        from nuanalysis.runner import run_methods
+
+        methods, arguments = self._runner_arguments(methods)
+        return run_methods(self.paths, methods, **arguments)
+
+
+SHARED_PARAMETERS = (
+    "methods",
+    "inputs",
+    "channel",
+    "mapping",
+    "models",
+    "settings",
+    "max_events",
+    "chunk_size",
+    "seed",
+    "jobs",
+    "scheduler",
+)
+
+
+def run_options(default_channel: str | None):
+    """Decorator adding the shared options; the command receives ``request: RunRequest``.
+
+    ``default_channel``: the channel of the demo sample used without
+    ``--input``; None makes ``--input`` required.
+    """
+
+    def decorate(function):
+        @functools.wraps(function)
+        def command(**kwargs):
+            shared = {name: kwargs.pop(name) for name in SHARED_PARAMETERS}
+            inputs, channel = shared.pop("inputs"), shared.pop("channel")
+            if inputs:
+                paths = list(inputs)
+            elif default_channel is None:
+                raise click.UsageError("--input is required")
+            else:
+                from nuanalysis.io import demo_sample_path
+
+                channel = channel or default_channel
+                paths = [str(demo_sample_path(channel))]
+            request = RunRequest(
+                methods=parse_methods(shared.pop("methods")),
+                paths=paths,
+                channel=channel,
+                **shared,
+            )
+            return function(request=request, **kwargs)
+
+        options = [
+            click.option("--methods", required=True, help=METHOD_HELP),
+            click.option(
+                "--input",
+                "inputs",
+                multiple=True,
+                help="ntuple file(s) or glob(s), repeatable "
+                + (
+                    f"(default: the shipped {default_channel} demo sample)"
+                    if default_channel
+                    else "(required)"
+                ),
+            ),
+            click.option(
+                "--channel",
+                type=click.Choice(CHANNELS),
+                default=None,
+                help=(
+                    f"channel (default: {default_channel}; with --input read from the file)"
+                    if default_channel
+                    else "channel (default: read from the file)"
+                ),
+            ),
+            click.option(
+                "--mapping",
+                type=click.Path(exists=True, dir_okay=False),
+                default=None,
+                help="branch mapping file for foreign ntuples",
+            ),
+            click.option(
+                "--model",
+                "models",
+                multiple=True,
+                help="model for the learned methods: PATH (every method reading that model "
+                "type) or METHOD=PATH, repeatable (default: the shipped models)",
+            ),
+            click.option(
+                "--option",
+                "settings",
+                multiple=True,
+                metavar="METHOD.KEY=VALUE",
+                help="a method option, repeatable: e.g. nw.preset=grid, nw.n_smearings=10, "
+                "flow.n_samples=64, quadratic.solution=larger",
+            ),
+            click.option(
+                "--max-events",
+                type=click.IntRange(min=1),
+                default=None,
+                help="use at most N events",
+            ),
+            click.option(
+                "--chunk-size",
+                type=click.IntRange(min=1),
+                default=5000,
+                show_default=True,
+                help="events per work unit (fixes the per-chunk seeds)",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="base seed of the stochastic methods (per chunk: from its first entry)",
+            ),
+            click.option(
+                "--jobs",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                help="worker processes of a local dask cluster (1: run here)",
+            ),
+            click.option(
+                "--scheduler", default=None, help="address of a running dask scheduler to use"
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def json_safe(value):
+    """``value`` with NaN/inf floats replaced by None (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
