@@ -157,3 +157,25 @@ def test_cli_trains_saves_provenance_and_resumes(ntuple, tmp_path):
     targets = np.stack([flow.momenta[..., 0], flow.momenta[..., 1], eta], axis=-1)
     np.testing.assert_allclose(momenta_from_targets(targets.reshape(50, 3), 1), flow.momenta)
     assert math.isfinite(float(flow.weight.mean()))
+
+
+def test_cli_init_starts_from_a_trained_model(ntuple, tmp_path):
+    """--init keeps the model's scalers and weights (zero epochs: the same model back),
+    and refuses a model built by another preset."""
+    first, again = tmp_path / "first.pt", tmp_path / "again.pt"
+    base = ["--input", str(ntuple), "--preset", "tiny", "--threads", "1"]
+    assert CliRunner().invoke(command, [*base, "--out", str(first), "--epochs", "1"]).exit_code == 0
+    result = CliRunner().invoke(
+        command,
+        [*base, "--out", str(again), "--epochs", "0", "--init", str(first), "--max-events", "500"],
+    )  # scalers refitted on these 500 events would differ
+    assert result.exit_code == 0, result.output
+    trained, restarted = load_model(first).state_dict(), load_model(again).state_dict()
+    assert trained.keys() == restarted.keys()
+    assert all(torch.equal(trained[k], restarted[k]) for k in trained)
+    result = CliRunner().invoke(
+        command, ["--input", str(ntuple), "--preset", "default", "--out", str(again),
+                  "--epochs", "0", "--init", str(first)]
+    )  # fmt: skip
+    assert isinstance(result.exception, ModelError)
+    assert "differently configured" in str(result.exception)

@@ -61,6 +61,13 @@ def command_line(ctx: click.Context) -> str:
     help="Default: deepset (semileptonic, ν-Flows), transformer (dilepton, ν²-Flows).",
 )
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
+@click.option(
+    "--init",
+    "init_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Start from this model's weights and scalers (same channel, type and preset), "
+    "e.g. to train a shipped model longer or fine-tune it on your sample.",
+)
 @click.option("--max-events", type=int, help="Use only the first N events.")
 @click.option("--max-minutes", type=float, help="Stop after the epoch exceeding this time.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initialisation and split.")
@@ -77,6 +84,7 @@ def command(
     model_type,
     encoder,
     resume,
+    init_path,
     max_events,
     max_minutes,
     seed,
@@ -90,7 +98,7 @@ def command(
     import torch
 
     from nuanalysis.errors import ModelError
-    from nuanalysis.flows.model_io import build_model, save_model
+    from nuanalysis.flows.model_io import build_model, load_model, save_model
     from nuanalysis.flows.presets import preset as preset_values
     from nuanalysis.flows.training import train, training_arrays
     from nuanalysis.io import load_padded
@@ -105,6 +113,14 @@ def command(
     features, targets = training_arrays(events)
     hp = preset_values(preset)
     model = build_model(model_type, events.channel, hp, encoder)
+    if init_path is not None:
+        initial = load_model(init_path, events.channel, model_type)
+        if initial.config() != model.config():
+            raise ModelError(
+                f"--init {init_path} is a differently configured model (preset, encoder or "
+                f"features) than --preset {preset} builds"
+            )
+        model = initial
     click.echo(
         f"training {model_type} ({model.encoder_kind}) on {len(events)} {events.channel} events, "
         f"preset {preset}, {sum(p.numel() for p in model.parameters())} parameters",
@@ -122,6 +138,7 @@ def command(
         max_seconds=None if max_minutes is None else 60.0 * max_minutes,
         seed=seed,
         device=device,
+        fit_scalers=init_path is None,
     )
     save_model(
         model.cpu(),

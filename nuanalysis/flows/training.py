@@ -92,10 +92,12 @@ def train(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    fit_scalers: bool = True,
 ) -> TrainingResult:
     """Train ``model`` in place on numpy ``features``/``targets``; returns what happened.
 
-    Scalers are fitted on the training split (not the hold-out). ``checkpoint``
+    Scalers are fitted on the training split (not the hold-out), unless
+    ``fit_scalers`` is False (fine-tuning a trained model keeps its own). ``checkpoint``
     is rewritten after each epoch; with ``resume=True`` training continues from
     it. ``epochs`` overrides the preset's maximum; ``max_seconds`` stops this
     call after the epoch that exceeds the time budget (a later resume goes on).
@@ -113,7 +115,7 @@ def train(
         if state["config"] != model.config():
             raise ModelError(f"checkpoint {checkpoint} belongs to a differently configured model")
         model.load_state_dict(state["model"])
-    else:
+    elif fit_scalers:
         model.fit_scalers(features.select(train_index), targets[train_index])
     model.to(device)
 
