@@ -17,7 +17,7 @@ Quantities (keys of :func:`method_figures`' ``resolution``):
   neutrino, so that only the neutrino differs (paper Fig. 8);
 * ``mtt``, ``ptt``: m_tt and the top-quark pT against the generator's tops.
   Dilepton: :func:`nuanalysis.observables.reco_observables` with the method's
-  own b ↔ lepton pairing or the χ² one (:func:`nuanalysis.assignment.pair_dilepton`).
+  own b ↔ lepton pairing, else the smaller Σ (m(bℓν) − m_t)² (one σ for both tops).
   Semileptonic: the truth-matched jets (events with all four partons
   matched), so the figure measures the neutrino, not the jet assignment
   (that is what ``nuanalysis assign`` measures).
@@ -28,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from nuanalysis import kinematics
-from nuanalysis.assignment import fully_matched, pair_dilepton, true_assignment
+from nuanalysis.assignment import fully_matched, true_assignment
 from nuanalysis.errors import InputError
 from nuanalysis.methods.registry import NeutrinoResult
-from nuanalysis.observables import PAIRING_KEY, mtt_ptt, reco_observables, truth_observables
+from nuanalysis.observables import mtt_ptt, reco_observables, truth_observables
 from nuanalysis.padded import PaddedEvents
 
 COMPONENTS = ("px", "py", "pz", "eta", "e")
@@ -109,12 +109,7 @@ def top_observables(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(m_tt, pT_t, ok) with the method's neutrinos (see the module docstring for the jets)."""
     if events.channel == "dilepton":
-        pairing = pair_dilepton(events, result)  # equal σ for both tops: σ drops out
-        paired = NeutrinoResult(
-            result.momenta, result.valid & (pairing >= 0),
-            extras={**result.extras, PAIRING_KEY: np.maximum(pairing, 0)},
-        )  # fmt: skip
-        return reco_observables(events, paired)
+        return reco_observables(events, result)
     top, antitop, ok = semileptonic_tops(events, result.momenta)
     mtt, ptt = mtt_ptt(top, antitop)
     return mtt, ptt, ok & result.valid

@@ -5,7 +5,8 @@ antitop ℓ⁻ + b̄ + ν̄, with the two b-jet candidates of
 :func:`nuanalysis.methods.candidates.b_jet_candidates`. Which candidate goes
 with ℓ⁺ is the method's own choice when its result says so
 (``extras["b_pairing"]`` or ``extras["pairing"]``, see :data:`PAIRING_KEYS`), otherwise the pairing
-minimising |m(bℓ⁺ν) − m_t| + |m(b̄ℓ⁻ν̄) − m_t| (m_t = TOP_MASS). Truth level:
+minimising (m(bℓ⁺ν) − m_t)² + (m(b̄ℓ⁻ν̄) − m_t)² (m_t = TOP_MASS), the χ² of
+:func:`nuanalysis.assignment.pair_dilepton` with one σ for both tops. Truth level:
 the generator's top and antitop (``truth_top``, ``truth_antitop``).
 
 ``m_tt`` is the invariant mass of the pair; ``pT_t`` the transverse momentum
@@ -47,7 +48,7 @@ def pair_tops(
 
     ``b_candidates`` is ``(n, 2, 4)``, ``neutrinos`` ``(n, 2, 3)`` (ν, ν̄);
     ``pairing[i]`` is the candidate index given to ℓ⁺ (the other goes to ℓ⁻).
-    Without ``pairing``, the one with the smaller Σ|m(bℓν) − m_t| is chosen.
+    Without ``pairing``, the one with the smaller Σ (m(bℓν) − m_t)² is chosen.
     """
     nu = massless_from_momentum(neutrinos)
     options = []
@@ -57,7 +58,7 @@ def pair_tops(
         options.append((top, antitop))
     if pairing is None:
         cost = np.stack(
-            [np.abs(mass(t) - TOP_MASS) + np.abs(mass(a) - TOP_MASS) for t, a in options], axis=1
+            [(mass(t) - TOP_MASS) ** 2 + (mass(a) - TOP_MASS) ** 2 for t, a in options], axis=1
         )
         pairing = np.argmin(cost, axis=1)
     pairing = np.asarray(pairing)
