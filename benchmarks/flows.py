@@ -4,7 +4,7 @@ For each channel, on a held-out generated sample (``samples/eval_<channel>.root`
 else the demo sample shipped in the package), every method reconstructs the
 same events and we print:
 
-* valid fraction and events/s (one process, ``torch`` on one thread);
+* valid fraction and events/s (one process, ``torch`` and numba on one thread);
 * resolution (median and width68 = half the 16–84 % range of reco − true) of
   p_x, p_y, p_z, η, E of each neutrino, on valid events;
 * m(ℓν) and m(bℓν) of the leptonic side (dilepton: the t → ℓ⁺ side) with the
@@ -27,6 +27,7 @@ import json
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)  # the baselines' kernels: per-core figures too
 
     reports = {}
     for channel in args.channel or list(CHANNELS):
