@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 
 import numpy as np
 
@@ -27,7 +28,12 @@ BACKENDS = ("auto", "roounfold", "root", "numpy")
 def root_module():
     """The PyROOT module, or :class:`UnfoldingError` if ``import ROOT`` fails."""
     try:
-        import ROOT
+        with warnings.catch_warnings():
+            # the PyPI build of ROOT warns on import that it is an alpha release
+            warnings.filterwarnings(
+                "ignore", r"\s*This distribution of ROOT is in alpha", UserWarning
+            )
+            import ROOT
     except ImportError as error:
         raise UnfoldingError(
             f"this backend needs PyROOT, which cannot be imported ({error})"
