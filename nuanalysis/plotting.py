@@ -2,7 +2,8 @@
 
 Every function takes the arrays it draws plus an output directory, writes one
 PNG and returns its path, so the report (:mod:`nuanalysis.report`) and
-notebooks can use them alike. Matplotlib runs on the Agg backend.
+notebooks can use them alike. No backend is forced: matplotlib picks a headless
+one without a display, and a notebook keeps its own.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import mplhep as hep
 import numpy as np
@@ -32,7 +30,7 @@ COLORS = {
     "truth": "black",
     "quadratic": "tab:green",
     "nw": "tab:purple",
-    "ellipse": "tab:brown",
+    "ellipse": "tab:cyan",
     "ff": "tab:blue",
     "flow": "tab:orange",
     "flow-sample": "tab:red",

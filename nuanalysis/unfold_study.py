@@ -344,11 +344,10 @@ def format_table(study: UnfoldStudy) -> str:
 
 def plot_study(study: UnfoldStudy, out_dir: str | Path) -> list[Path]:
     """Response matrices, unfolded vs truth and uncertainty ratios as PNGs (mplhep ATLAS style)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import mplhep as hep
+
+    from nuanalysis import plotting
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -397,13 +396,12 @@ def plot_study(study: UnfoldStudy, out_dir: str | Path) -> list[Path]:
         fig, (top, bottom) = plt.subplots(
             2, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
         )
-        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         edges = np.arange(n + 1)
-        for index, (name, m) in enumerate(study.methods.items()):
-            colour = colours[index % len(colours)]
-            top.stairs(100 * m.rel_uncertainty, edges, label=name, color=colour)
+        for name, m in study.methods.items():
+            style = {"label": plotting.label(name), "color": plotting.color(name)}
+            top.stairs(100 * m.rel_uncertainty, edges, **style)
             if m.ratio_to_truth is not None and name != REFERENCE:
-                bottom.stairs(m.ratio_to_truth, edges, label=name, color=colour)
+                bottom.stairs(m.ratio_to_truth, edges, **style)
         top.set_ylabel("relative uncertainty [%]")
         top.legend(fontsize=12)
         bottom.axhline(1.0, color="black", lw=1)
