@@ -8,7 +8,8 @@ odd ones (:func:`nuanalysis.assignment.assignment_study`). Printed: Tables 2,
 4, 5, the σ (Table 3) and the b_lep accuracy ratio flow / quadratic per jet
 multiplicity next to the paper's, and the speed of the χ² fit. Usage::
 
-    python benchmarks/assignment.py [--input F.root] [--max-events N] [--json out.json]
+    python benchmarks/assignment.py [--input F.root] [--max-events N] [--model M.pt] \\
+        [--ff-model F.pt] [--json out.json]
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", help="flow model for flow and flow-sample (default: shipped)")
+    parser.add_argument("--ff-model", help="ν-FF model (default: the shipped one)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -79,6 +82,15 @@ def main() -> None:
         threads=1,
         jobs=args.jobs,
         progress=True,
+        options={
+            name: {"model": model}
+            for name, model in [
+                ("flow", args.model),
+                ("flow-sample", args.model),
+                ("ff", args.ff_model),
+            ]
+            if model is not None and name in methods
+        },
     )
     even = np.arange(len(run.events)) % 2 == 0
     study = assignment_study(run.events, run.results, calibration=even)
