@@ -203,5 +203,7 @@ def test_method_options_from_the_command_line(tmp_path):
         method_options(methods, (), ("quadratic.solutoin=larger",))
     with pytest.raises(click.BadParameter, match="'ellipse' is not among --methods"):
         method_options(methods, (), ("ellipse.x=1",))
+    with pytest.raises(click.BadParameter, match="use --seed"):
+        method_options(methods, (), ("flow.seed=3",))
     with pytest.raises(click.BadParameter, match=r"METHOD\.KEY=VALUE"):
         method_options(methods, (), ("nw-preset-grid",))

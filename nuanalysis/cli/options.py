@@ -37,6 +37,13 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
+RUNNER_KEYS = {
+    "seed": "use --seed (each chunk's seed derives from it)",
+    "first_event_index": "each chunk passes its first global entry",
+    "model": "use --model",
+}
+
+
 def method_options(
     methods: list[str], models: tuple[str, ...], settings: tuple[str, ...]
 ) -> dict[str, dict]:
@@ -80,6 +87,8 @@ def method_options(
             )
         if target not in methods:
             raise click.BadParameter(f"{target!r} is not among --methods", param_hint="--option")
+        if key in RUNNER_KEYS:
+            raise click.BadParameter(f"{key!r} is set by the runner: {RUNNER_KEYS[key]}")
         parameters = inspect.signature(get_method(target).function).parameters.values()
         named = [p.name for p in parameters if p.kind != p.VAR_KEYWORD][1:]  # after events
         open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters)
