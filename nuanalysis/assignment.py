@@ -23,7 +23,8 @@ method (paper Table 3): :func:`calibrate_sigmas`.
 
 Dilepton tt̄: the b ↔ lepton pairing of the two b-jet candidates
 (:func:`nuanalysis.methods.candidates.b_jet_candidates`) minimises the
-analogous (m_t − m_bℓ⁺ν)²/σ² + (m_t − m_b̄ℓ⁻ν̄)²/σ² (:func:`pair_dilepton`),
+analogous (m_t − m_bℓ⁺ν)²/σ² + (m_t − m_b̄ℓ⁻ν̄)²/σ² (:func:`pair_dilepton`; one σ
+for both tops, so σ — still calibrated and reported — does not change the choice),
 unless the method chose the pairing itself (``extras["b_pairing"]``, or
 ``extras["pairing"]`` of the ellipse; see :data:`nuanalysis.observables.PAIRING_KEYS`).
 
@@ -46,7 +47,7 @@ from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
 from nuanalysis.methods.candidates import b_jet_candidate_indices, b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
-from nuanalysis.observables import PAIRING_KEYS
+from nuanalysis.observables import PAIRING_KEYS, top_mass_pairing
 from nuanalysis.padded import PaddedEvents
 
 MAX_ASSIGNMENT_JETS = 9
@@ -347,21 +348,17 @@ def dilepton_masses(events: PaddedEvents, neutrinos: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_dilepton(
-    events: PaddedEvents, result: NeutrinoResult, sigma_blnu: float = 1.0, top_mass=TOP_MASS
-) -> np.ndarray:
+def pair_dilepton(events: PaddedEvents, result: NeutrinoResult, top_mass=TOP_MASS) -> np.ndarray:
     """(n,) index of the b candidate paired with ℓ⁺: the method's own (``extras["b_pairing"]``
-    or ``extras["pairing"]``, ellipse) or the one minimising Σ (m_t − m_bℓν)²/σ² over both
-    tops; -1 without two candidates, a neutrino or the method's pairing."""
+    or ``extras["pairing"]``, ellipse) or :func:`nuanalysis.observables.top_mass_pairing`;
+    -1 without two candidates, a neutrino or the method's pairing."""
     _require_dilepton(events)
     _, has_two = b_jet_candidates(events)
     key = next((key for key in PAIRING_KEYS if key in result.extras), None)
     if key is not None:
         pairing = np.asarray(result.extras[key], dtype=np.int64)
     else:
-        m = dilepton_masses(events, result.momenta)
-        chi2 = (((m - top_mass) / sigma_blnu) ** 2).sum(axis=2)
-        pairing = np.argmin(chi2, axis=1)
+        pairing = top_mass_pairing(dilepton_masses(events, result.momenta), top_mass)
     return np.where(has_two & result.valid, pairing, -1)
 
 
@@ -472,7 +469,7 @@ def assignment_study(
                 else calibrate_dilepton_sigma(cal_events, _subset(result, calibration))
             )
             out["sigmas"][name] = {"blnu": sigma}
-            pairing = pair_dilepton(eval_events, _subset(result, evaluation), sigma)
+            pairing = pair_dilepton(eval_events, _subset(result, evaluation))
             out["accuracy"]["pairing"][name] = _by_multiplicity(
                 (pairing == truth)[selected], n_jets, PAIRING_MULTIPLICITIES
             )

@@ -6,7 +6,7 @@ antitop ℓ⁻ + b̄ + ν̄, with the two b-jet candidates of
 with ℓ⁺ is the method's own choice when its result says so
 (``extras["b_pairing"]`` or ``extras["pairing"]``, see :data:`PAIRING_KEYS`), otherwise the pairing
 minimising (m(bℓ⁺ν) − m_t)² + (m(b̄ℓ⁻ν̄) − m_t)² (m_t = TOP_MASS), the χ² of
-:func:`nuanalysis.assignment.pair_dilepton` with one σ for both tops. Truth level:
+:func:`nuanalysis.assignment.pair_dilepton` (:func:`top_mass_pairing`). Truth level:
 the generator's top and antitop (``truth_top``, ``truth_antitop``).
 
 ``m_tt`` is the invariant mass of the pair; ``pT_t`` the transverse momentum
@@ -37,6 +37,13 @@ def mtt_ptt(top: np.ndarray, antitop: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mass(top + antitop), pt(top)
 
 
+def top_mass_pairing(masses: np.ndarray, top_mass=TOP_MASS) -> np.ndarray:
+    """(n,) pairing minimising Σ (m(bℓν) − m_t)² over both tops, from ``masses`` (n, 2, 2)
+    indexed [pairing, side]. With one σ for both tops the χ² (m − m_t)²/σ² has the same
+    minimum, so σ does not enter."""
+    return np.argmin(((masses - top_mass) ** 2).sum(axis=2), axis=1)
+
+
 def pair_tops(
     lepton_pos: np.ndarray,
     lepton_neg: np.ndarray,
@@ -48,7 +55,7 @@ def pair_tops(
 
     ``b_candidates`` is ``(n, 2, 4)``, ``neutrinos`` ``(n, 2, 3)`` (ν, ν̄);
     ``pairing[i]`` is the candidate index given to ℓ⁺ (the other goes to ℓ⁻).
-    Without ``pairing``, the one with the smaller Σ (m(bℓν) − m_t)² is chosen.
+    Without ``pairing``, :func:`top_mass_pairing` chooses.
     """
     nu = massless_from_momentum(neutrinos)
     options = []
@@ -57,10 +64,8 @@ def pair_tops(
         antitop = lepton_neg + b_candidates[:, 1 - first] + nu[:, 1]
         options.append((top, antitop))
     if pairing is None:
-        cost = np.stack(
-            [(mass(t) - TOP_MASS) ** 2 + (mass(a) - TOP_MASS) ** 2 for t, a in options], axis=1
-        )
-        pairing = np.argmin(cost, axis=1)
+        masses = np.stack([np.stack([mass(t), mass(a)], axis=1) for t, a in options], axis=1)
+        pairing = top_mass_pairing(masses)
     pairing = np.asarray(pairing)
     second = (pairing == 1)[:, None]
     top = np.where(second, options[1][0], options[0][0])

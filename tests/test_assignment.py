@@ -150,7 +150,7 @@ def test_dilepton_pairing(exact_dilepton):
     known = truth >= 0
     assert known.mean() > 0.3
     result = reconstruct("truth", events)
-    pairing = pair_dilepton(events, result, sigma_blnu=15.0)
+    pairing = pair_dilepton(events, result)
     np.testing.assert_array_equal(pairing[known], truth[known])
     sigma = calibrate_dilepton_sigma(events, result)
     assert sigma < 0.05  # exact kinematics: both m(bℓν) = m_t under the true pairing

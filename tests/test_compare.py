@@ -173,7 +173,7 @@ def test_bad_inputs_are_named(tmp_path, synthetic_ntuple):
     ]  # fmt: skip
 
 
-def test_method_options_from_the_command_line(tmp_path):
+def test_method_options_from_the_command_line():
     """--model PATH reaches the methods reading that model type; --option sets keywords,
     typed, and an unknown method or keyword is a usage error naming it."""
     import click

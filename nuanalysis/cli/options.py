@@ -88,7 +88,9 @@ def method_options(
         if target not in methods:
             raise click.BadParameter(f"{target!r} is not among --methods", param_hint="--option")
         if key in RUNNER_KEYS:
-            raise click.BadParameter(f"{key!r} is set by the runner: {RUNNER_KEYS[key]}")
+            raise click.BadParameter(
+                f"{key!r} is set by the runner: {RUNNER_KEYS[key]}", param_hint="--option"
+            )
         parameters = inspect.signature(get_method(target).function).parameters.values()
         named = [p.name for p in parameters if p.kind != p.VAR_KEYWORD][1:]  # after events
         open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters)
@@ -123,9 +125,12 @@ class RunRequest:
     jobs: int
     scheduler: str | None
 
-    def _runner_arguments(self, methods: list[str] | None) -> tuple[list[str], dict]:
+    def _runner_arguments(self, methods: list[str] | None) -> dict:
+        """Keyword arguments of :func:`nuanalysis.runner.iter_chunks` (and ``run_methods``)."""
         methods = self.methods if methods is None else methods
-        return methods, dict(
+        return dict(
+            paths=self.paths,
+            methods=methods,
             options=method_options(methods, self.models, self.settings),
             channel=self.channel,
             mapping=self.mapping,
@@ -142,15 +147,13 @@ class RunRequest:
         """The chunk results of ``methods`` (default: ``--methods``) in input order."""
         from nuanalysis.runner import iter_chunks
 
-        methods, arguments = self._runner_arguments(methods)
-        return iter_chunks(self.paths, methods, **arguments)
+        return iter_chunks(**self._runner_arguments(methods))
 
     def run(self, methods: list[str] | None = None):
         """All chunks joined (:class:`nuanalysis.runner.RunResult`)."""
         from nuanalysis.runner import run_methods
 
-        methods, arguments = self._runner_arguments(methods)
-        return run_methods(self.paths, methods, **arguments)
+        return run_methods(**self._runner_arguments(methods))
 
 
 SHARED_PARAMETERS = (

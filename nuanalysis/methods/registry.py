@@ -57,10 +57,6 @@ class MethodSpec:
     description: str
     model_type: str | None = None  # the model file type a learned method reads ('flow', 'ff')
 
-    @property
-    def needs_model(self) -> bool:
-        return self.model_type is not None
-
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
