@@ -187,3 +187,70 @@ def plot_accuracy(
     ax.set_ylim(0, 1)
     ax.legend(fontsize="x-small")
     return _save(fig, Path(out_dir), name)
+
+
+def plot_study(study, out_dir: str | Path) -> list[Path]:
+    """Response matrices, unfolded vs truth and uncertainty ratios as PNGs (mplhep ATLAS style)."""
+    from nuanalysis.unfold_study import REFERENCE
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    labels = study.bin_labels()
+    n = len(labels)
+    with plt.style.context(hep.style.ATLAS):
+        for name, m in study.methods.items():
+            fig, ax = plt.subplots(figsize=(9, 8))
+            image = ax.imshow(m.response.migration, origin="lower", cmap="viridis", vmin=0, vmax=1)
+            fig.colorbar(image, ax=ax, label="P(reco bin | truth bin)")
+            ax.set_xlabel("truth bin (m_tt-major)")
+            ax.set_ylabel("reco bin (m_tt-major)")
+            ax.set_title(
+                f"{name}: response, efficiency {m.response.efficiency.mean():.2f}", fontsize=14
+            )
+            written.append(_save(fig, out, f"response_{name}"))
+
+            n_ptt = len(study.ptt_edges) - 1
+            fig, axes = plt.subplots(1, n_ptt, figsize=(6 * n_ptt, 5.5), sharey=False)
+            unfolded = m.response.reshape(m.svd.unfolded)
+            sigma = m.response.reshape(m.svd.uncertainty)
+            truth = m.response.reshape(m.truth)
+            centres = 0.5 * (np.asarray(study.mtt_edges[1:]) + np.asarray(study.mtt_edges[:-1]))
+            for j, ax in enumerate(np.atleast_1d(axes)):
+                ax.stairs(truth[:, j], study.mtt_edges, label="truth (odd entries)", color="black")
+                ax.errorbar(
+                    centres,
+                    unfolded[:, j],
+                    sigma[:, j],
+                    fmt="o",
+                    label=f"{name} SVD k={m.svd.regularisation}",
+                )
+                ax.errorbar(
+                    centres, m.response.reshape(m.bayes.unfolded)[:, j], fmt="x", label="D'Agostini"
+                )
+                ax.set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
+                ax.set_title(
+                    f"$p_T^t$ in [{study.ptt_edges[j]:g}, {study.ptt_edges[j + 1]:g}) GeV",
+                    fontsize=14,
+                )
+            np.atleast_1d(axes)[0].set_ylabel("events")
+            np.atleast_1d(axes)[0].legend(fontsize=11)
+            written.append(_save(fig, out, f"unfolded_{name}"))
+
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+        )
+        edges = np.arange(n + 1)
+        for name, m in study.methods.items():
+            style = {"label": label(name), "color": color(name)}
+            top.stairs(100 * m.rel_uncertainty, edges, **style)
+            if m.ratio_to_truth is not None and name != REFERENCE:
+                bottom.stairs(m.ratio_to_truth, edges, **style)
+        top.set_ylabel("relative uncertainty [%]")
+        top.legend(fontsize=12)
+        bottom.axhline(1.0, color="black", lw=1)
+        bottom.set_ylabel("ratio to truth ν")
+        bottom.set_xlabel(f"bin (m_tt-major, {len(study.ptt_edges) - 1} p_T bins per m_tt bin)")
+        top.set_title(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=14)
+        written.append(_save(fig, out, "uncertainty_ratios"))
+    return written

@@ -39,7 +39,6 @@ Bins are flattened m_tt-major: ``index = i_mtt * 3 + i_ptt``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import hist
 import numpy as np
@@ -48,6 +47,7 @@ from tqdm.auto import tqdm
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, reconstruct
 from nuanalysis.observables import reco_observables, truth_observables
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.plotting import plot_study as plot_study
 from unfolding import (
     Response,
     UnfoldingError,
@@ -340,82 +340,3 @@ def format_table(study: UnfoldStudy) -> str:
         + ", ".join(f"{n} {m.valid_fraction:.3f}" for n, m in study.methods.items())
     )
     return "\n".join(lines)
-
-
-def plot_study(study: UnfoldStudy, out_dir: str | Path) -> list[Path]:
-    """Response matrices, unfolded vs truth and uncertainty ratios as PNGs (mplhep ATLAS style)."""
-    import matplotlib.pyplot as plt
-    import mplhep as hep
-
-    from nuanalysis import plotting
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    labels = study.bin_labels()
-    n = len(labels)
-    with plt.style.context(hep.style.ATLAS):
-        for name, m in study.methods.items():
-            fig, ax = plt.subplots(figsize=(9, 8))
-            image = ax.imshow(m.response.migration, origin="lower", cmap="viridis", vmin=0, vmax=1)
-            fig.colorbar(image, ax=ax, label="P(reco bin | truth bin)")
-            ax.set_xlabel("truth bin (m_tt-major)")
-            ax.set_ylabel("reco bin (m_tt-major)")
-            ax.set_title(
-                f"{name}: response, efficiency {m.response.efficiency.mean():.2f}", fontsize=14
-            )
-            written.append(_save(fig, out / f"response_{name}.png"))
-
-            n_ptt = len(study.ptt_edges) - 1
-            fig, axes = plt.subplots(1, n_ptt, figsize=(6 * n_ptt, 5.5), sharey=False)
-            unfolded = m.response.reshape(m.svd.unfolded)
-            sigma = m.response.reshape(m.svd.uncertainty)
-            truth = m.response.reshape(m.truth)
-            centres = 0.5 * (np.asarray(study.mtt_edges[1:]) + np.asarray(study.mtt_edges[:-1]))
-            for j, ax in enumerate(np.atleast_1d(axes)):
-                ax.stairs(truth[:, j], study.mtt_edges, label="truth (odd entries)", color="black")
-                ax.errorbar(
-                    centres,
-                    unfolded[:, j],
-                    sigma[:, j],
-                    fmt="o",
-                    label=f"{name} SVD k={m.svd.regularisation}",
-                )
-                ax.errorbar(
-                    centres, m.response.reshape(m.bayes.unfolded)[:, j], fmt="x", label="D'Agostini"
-                )
-                ax.set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
-                ax.set_title(
-                    f"$p_T^t$ in [{study.ptt_edges[j]:g}, {study.ptt_edges[j + 1]:g}) GeV",
-                    fontsize=14,
-                )
-            np.atleast_1d(axes)[0].set_ylabel("events")
-            np.atleast_1d(axes)[0].legend(fontsize=11)
-            written.append(_save(fig, out / f"unfolded_{name}.png"))
-
-        fig, (top, bottom) = plt.subplots(
-            2, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
-        )
-        edges = np.arange(n + 1)
-        for name, m in study.methods.items():
-            style = {"label": plotting.label(name), "color": plotting.color(name)}
-            top.stairs(100 * m.rel_uncertainty, edges, **style)
-            if m.ratio_to_truth is not None and name != REFERENCE:
-                bottom.stairs(m.ratio_to_truth, edges, **style)
-        top.set_ylabel("relative uncertainty [%]")
-        top.legend(fontsize=12)
-        bottom.axhline(1.0, color="black", lw=1)
-        bottom.set_ylabel("ratio to truth ν")
-        bottom.set_xlabel(f"bin (m_tt-major, {len(study.ptt_edges) - 1} p_T bins per m_tt bin)")
-        top.set_title(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=14)
-        written.append(_save(fig, out / "uncertainty_ratios.png"))
-    return written
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
