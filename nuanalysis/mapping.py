@@ -184,7 +184,14 @@ def load_mapping(path: str | Path) -> BranchMapping:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"mapping file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"mapping file {path} is not UTF-8 text (a binary file?): {exc.reason} at byte "
+            f"{exc.start}; a mapping is a .toml or .yaml text file, for example "
+            "nuanalysis/data/mappings/atlas_mev.toml"
+        ) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml

@@ -252,3 +252,11 @@ def test_unreadable_mapping_files(tmp_path):
     wrong.write_text("scale = 0\n")
     with pytest.raises(InputError, match=r"wrong\.toml.*finite and positive"):
         io.read_events(tmp_path / "whatever.root", mapping=wrong)
+
+
+def test_binary_mapping_file_is_refused_clearly(tmp_path):
+    """A binary file given as --mapping: a clear InputError, not UnicodeDecodeError."""
+    binary = tmp_path / "events.toml"
+    binary.write_bytes(b"root\x00\x00\xf6\xff\x9c" + bytes(range(256)))
+    with pytest.raises(InputError, match=r"events\.toml is not UTF-8 text"):
+        load_mapping(binary)
