@@ -1,8 +1,15 @@
-"""Exceptions raised for bad input. Each message names the file, branch, event or model at fault."""
+"""Exceptions raised for bad input. Each message names the file, branch, event or model at fault.
+
+``exit_code`` is the command line's exit status for the error: 2 for a wrong
+command line (an option or output location that cannot work), 1 for input
+that cannot be used.
+"""
 
 
 class NuAnalysisError(Exception):
     """Base class of every error the toolkit raises on purpose."""
+
+    exit_code = 1
 
 
 class InputError(NuAnalysisError, ValueError):
@@ -19,3 +26,15 @@ class ModelError(NuAnalysisError, ValueError):
 
 class OptionError(NuAnalysisError, ValueError):
     """A method option has an unknown name or an impossible value."""
+
+    exit_code = 2
+
+
+class OutputError(NuAnalysisError, ValueError):
+    """An output cannot be written where asked: not writable, or the path of an input."""
+
+    exit_code = 2
+
+
+class OptionWarning(UserWarning):
+    """A method option was given that does not apply to these events (and is ignored)."""

@@ -8,10 +8,12 @@ Each sub-command lives in its own module ``nuanalysis/cli/<name>.py`` exposing a
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import click
 
-from nuanalysis.errors import NuAnalysisError
+from nuanalysis.errors import NuAnalysisError, OptionWarning
+from nuanalysis.outputs import Terminated, termination_as_exception
 
 COMMANDS = {
     "generate": "Generate tt̄ events with Pythia 8, FastJet and a parametric detector.",
@@ -43,15 +45,54 @@ def cli() -> None:
     """nuanalysis: the neutrinos of tt̄ events, reconstructed every way analysts do."""
 
 
-def main() -> None:
-    """Console entry point: toolkit errors become one clear line and exit status 2."""
+def _error(message: str) -> None:
+    """Print ``message`` in the one style of every command-line error."""
+    click.echo(f"nuanalysis: error: {message}", err=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Option warnings in the style of the errors; other warnings as Python shows them."""
+    if issubclass(category, OptionWarning):
+        click.echo(f"nuanalysis: warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: every error is one line ``nuanalysis: error: …``, no traceback.
+
+    Exit status: 2 for a wrong command line (click's usage errors, bad
+    ``--option`` values, unusable output locations), 1 for input that cannot
+    be used, 130 after Ctrl-C and 143 after SIGTERM (outputs not written:
+    :mod:`nuanalysis.outputs`).
+    """
+    warnings.showwarning = _show_warning
     try:
-        cli(standalone_mode=False)
+        with termination_as_exception():
+            cli(args=args, standalone_mode=False)
+    except Terminated as stop:
+        _error("terminated (SIGTERM); no output was written")
+        raise SystemExit(stop.code) from None
     except click.exceptions.Abort:
+        _error("interrupted; no output was written")
         raise SystemExit(130) from None
+    except NO_ARGUMENTS as error:  # a bare `nuanalysis`: the help, as click <8.2 gave it
+        click.echo(error.ctx.get_help())
+    except click.UsageError as error:
+        message = error.format_message().rstrip(".")
+        _error(message[:1].lower() + message[1:])
+        if error.ctx is not None:
+            click.echo(f"(see '{error.ctx.command_path} --help')", err=True)
+        raise SystemExit(error.exit_code) from None
     except click.ClickException as error:
-        error.show()
+        _error(error.format_message())
         raise SystemExit(error.exit_code) from None
     except NuAnalysisError as error:
-        click.echo(f"nuanalysis: error: {error}", err=True)
-        raise SystemExit(2) from None
+        _error(str(error))
+        raise SystemExit(error.exit_code) from None
+    finally:
+        warnings.showwarning = _python_show_warning
