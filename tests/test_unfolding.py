@@ -434,7 +434,7 @@ def test_cli_refuses_semileptonic_events_and_unavailable_backends(dilepton_event
     runner = CliRunner()
     result = runner.invoke(cli, ["unfold", "--methods", "truth", "--channel", "semileptonic"])
     assert isinstance(result.exception, ChannelError) and "dilepton" in str(result.exception)
-    if not U.backends.roounfold_available():
+    if not U.SVD_BACKENDS["roounfold"].available():
         path, _ = dilepton_events
         args = ["unfold", "--methods", "truth", "--input", str(path), "--backend", "roounfold"]
         result = runner.invoke(cli, args)

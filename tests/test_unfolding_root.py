@@ -1,11 +1,18 @@
 """The numpy SVD backend against ROOT's TSVDUnfold (values, X_τ covariance, d_i, singular values).
 
 Skipped only where ``import ROOT`` fails. RooUnfold is tested only where the
-user's ROOT can load it (never in the same process as TSVDUnfold: RooUnfold
-redefines the class).
+user's ROOT can load it, in a process of its own (RooUnfold redefines
+TSVDUnfold); its two interfaces are tested with doubles in
+test_unfolding_backends.py.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +23,7 @@ ROOT = pytest.importorskip("ROOT")
 pytestmark = pytest.mark.root
 
 EDGES = np.linspace(0.0, 4.0, 11)
+TSVD = U.SVD_BACKENDS["root"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +71,7 @@ def assert_same(numpy_result, root_result):
 def test_numpy_matches_tsvdunfold_with_poisson_errors(smeared_case, k):
     response, signal, w2 = smeared_case
     numpy_result = U.svd_unfold(signal, w2, response.matrix, response.truth, k)
-    root_result = U.root_svd_unfold(signal, w2, response.matrix, response.truth, k)
+    root_result = TSVD.svd_unfold(signal, w2, response.matrix, response.truth, k)
     assert root_result.backend == "root" and numpy_result.backend == "numpy"
     assert_same(numpy_result, root_result)
     assert numpy_result.diagnostics["tau"] == pytest.approx(
@@ -79,11 +87,12 @@ def test_numpy_matches_tsvdunfold_with_a_full_covariance(smeared_case, k):
     covariance = correlation * np.sqrt(np.outer(w2, w2))
     assert_same(
         U.svd_unfold(signal, covariance, response.matrix, response.truth, k),
-        U.root_svd_unfold(signal, covariance, response.matrix, response.truth, k),
+        TSVD.svd_unfold(signal, covariance, response.matrix, response.truth, k),
     )
 
 
-def test_unfold_dispatches_to_root_and_auto_prefers_root(smeared_case):
+def test_unfold_dispatches_to_root_and_agrees_with_numpy_with_fakes(smeared_case):
+    """Through unfold(): the same fake-subtracted spectrum reaches both backends."""
     response, _, _ = smeared_case
     measured = response.reco * 0.3
     assert U.resolve_backend("auto") in ("root", "roounfold")
@@ -91,6 +100,7 @@ def test_unfold_dispatches_to_root_and_auto_prefers_root(smeared_case):
     via_numpy = U.unfold(response, measured, k=4, backend="numpy")
     assert via_root.backend == "root"
     np.testing.assert_allclose(via_numpy.unfolded, via_root.unfolded, rtol=1e-6)
+    np.testing.assert_allclose(via_numpy.uncertainty, via_root.uncertainty, rtol=1e-6)
 
 
 def test_response_converts_to_root_histograms(smeared_case):
@@ -136,6 +146,19 @@ def test_tsvdunfold_toy_covariance_agrees_with_its_analytic_xtau(smeared_case):
     np.testing.assert_allclose(toy_sigma, ours.uncertainty, rtol=0.15)
 
 
+def run_python(script: str, payload: str = "", **env) -> dict:
+    """The JSON printed last by ``script`` run in a fresh interpreter with ``env`` added."""
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        input=payload,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 ROOUNFOLD_SCRIPT = """
 import json, sys
 import numpy as np
@@ -146,25 +169,18 @@ response.matrix = np.array(data["matrix"]); response.matrix_w2 = response.matrix
 response.truth = np.array(data["truth"]); response.truth_w2 = response.truth.copy()
 response.reco = np.array(data["reco"]); response.reco_w2 = response.reco.copy()
 result = U.unfold(response, np.array(data["measured"]), k=data["k"], backend="roounfold")
-json.dump({"unfolded": result.unfolded.tolist(), "backend": result.backend}, sys.stdout)
+print(json.dumps({"unfolded": result.unfolded.tolist(), "uncertainty": result.uncertainty.tolist(),
+                  "backend": result.backend}))
 """
 
 
 def test_roounfold_backend_matches_numpy_in_its_own_process(smeared_case):
     """RooUnfoldSvd (where the user's ROOT has RooUnfold) unfolds as our numpy code does."""
-    import json
-    import subprocess
-    import sys
-
-    probe = subprocess.run(
-        [sys.executable, "-c", "import unfolding.backends as b; print(b.roounfold_available())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    if probe.stdout.strip() != "True":
+    probe = "import json, unfolding as U; print(json.dumps(U.get_backend('auto').name))"
+    if run_python(probe) != "roounfold":
         pytest.skip("RooUnfold is not available to this ROOT")
     response, _, _ = smeared_case
+    assert response.fakes.sum() > 0
     measured = np.round(response.reco * 0.3)
     payload = {
         "edges": EDGES.tolist(),
@@ -174,14 +190,59 @@ def test_roounfold_backend_matches_numpy_in_its_own_process(smeared_case):
         "measured": measured.tolist(),
         "k": 5,
     }
-    run = subprocess.run(
-        [sys.executable, "-c", ROOUNFOLD_SCRIPT],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    roounfold = json.loads(run.stdout)
+    roounfold = run_python(ROOUNFOLD_SCRIPT, json.dumps(payload))
     assert roounfold["backend"] == "roounfold"
     ours = U.unfold(response, measured, k=5, backend="numpy")
     np.testing.assert_allclose(roounfold["unfolded"], ours.unfolded, rtol=1e-6)
+    np.testing.assert_allclose(roounfold["uncertainty"], ours.uncertainty, rtol=1e-6)
+
+
+AVAILABILITY_SCRIPT = """
+import json
+import numpy as np
+import unfolding as U
+from unfolding.pyroot import root_module
+from unfolding.roounfold_backend import roounfold_loaded
+ROOT = root_module()
+checks = {"roounfold": U.SVD_BACKENDS["roounfold"].available(),
+          "root": U.SVD_BACKENDS["root"].available(), "auto": U.resolve_backend("auto")}
+checks["loaded_after_checks"] = roounfold_loaded(ROOT)
+response = U.Response([0, 1, 2]).fill([0.5, 1.5, 1.5], [0.5, 1.5, 0.5], [9, 7, 2])
+for backend in ("root", "numpy"):
+    checks[backend + "_unfolded"] = list(U.unfold(response, [8, 6], k=2, backend=backend).unfolded)
+try:
+    U.unfold(U.Response([0, 1, 2]).fill([0.5, 1.5], [0.5, 1.5]), [1, 1], k=1, backend="roounfold")
+except U.UnfoldingError as error:
+    checks["roounfold_error"] = str(error)
+checks["loaded_after_roounfold"] = roounfold_loaded(ROOT)
+print(json.dumps(checks))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="builds a Linux shared library")
+def test_availability_check_loads_nothing_through_the_rootmap(tmp_path):
+    """A stand-in libRooUnfold with a rootmap, as a RooUnfold build installs it on LD_LIBRARY_PATH:
+    PyROOT would autoload it on ``hasattr(ROOT, "RooUnfoldSvd")``; our checks must not."""
+    compiler = shutil.which("c++") or shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no C++ compiler to build a stand-in libRooUnfold")
+    source = tmp_path / "stand_in.cxx"
+    source.write_text('extern "C" int nuanalysis_stand_in() { return 0; }\n')
+    library = tmp_path / "libRooUnfold.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    (tmp_path / "libRooUnfold.rootmap").write_text(
+        "[ libRooUnfold.so ]\nclass RooUnfoldSvd\nclass RooUnfoldResponse\n"
+    )
+    path = f"{tmp_path}:{os.environ.get('LD_LIBRARY_PATH', '')}"
+    autoload = (
+        "import ROOT, json; hasattr(ROOT, 'RooUnfoldSvd'); "
+        "print(json.dumps(ROOT.gSystem.GetLibraries()))"
+    )
+    assert str(library) in run_python(autoload, LD_LIBRARY_PATH=path)  # the premise
+    checks = run_python(AVAILABILITY_SCRIPT, LD_LIBRARY_PATH=path)
+    assert checks["roounfold"] and checks["root"] and checks["auto"] == "roounfold"
+    assert not checks["loaded_after_checks"]
+    np.testing.assert_allclose(checks["root_unfolded"], checks["numpy_unfolded"], rtol=1e-6)
+    # the stand-in has no RooUnfold classes: loaded explicitly, then refused clearly
+    assert "knows no RooUnfoldSvd" in checks["roounfold_error"]
+    assert checks["loaded_after_roounfold"]

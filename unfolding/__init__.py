@@ -9,13 +9,14 @@ Hist objects or arrays in, arrays out.
 """
 
 from unfolding.api import measured_inputs, subtract_fakes, unfold
-from unfolding.backends import BACKENDS, resolve_backend, root_svd_unfold
+from unfolding.backends import BACKENDS, SVD_BACKENDS, get_backend, resolve_backend
 from unfolding.bayes import bayes_unfold
 from unfolding.errors import UnfoldingError
 from unfolding.regularisation import k_from_d, k_minimum_global_correlation
 from unfolding.response import Response
 from unfolding.result import UnfoldResult
 from unfolding.svd import svd_unfold
+from unfolding.svd_backend import SvdBackend
 from unfolding.uncertainties import (
     bootstrap_covariance,
     correlation_matrix,
@@ -27,12 +28,15 @@ from unfolding.uncertainties import (
 
 __all__ = [
     "BACKENDS",
+    "SVD_BACKENDS",
     "Response",
+    "SvdBackend",
     "UnfoldResult",
     "UnfoldingError",
     "bayes_unfold",
     "bootstrap_covariance",
     "correlation_matrix",
+    "get_backend",
     "global_correlation",
     "k_from_d",
     "k_minimum_global_correlation",
@@ -41,7 +45,6 @@ __all__ = [
     "relative_uncertainty",
     "resolve_backend",
     "response_toys_covariance",
-    "root_svd_unfold",
     "subtract_fakes",
     "svd_unfold",
     "unfold",

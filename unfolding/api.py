@@ -5,12 +5,11 @@ from __future__ import annotations
 import hist
 import numpy as np
 
-from unfolding.backends import resolve_backend, root_svd_unfold, roounfold_svd_unfold
+from unfolding.backends import get_backend
 from unfolding.bayes import bayes_unfold
 from unfolding.errors import UnfoldingError
 from unfolding.response import Response
 from unfolding.result import UnfoldResult
-from unfolding.svd import svd_unfold
 from unfolding.validation import as_covariance, check_non_negative
 
 ALGORITHMS = ("svd", "bayes")
@@ -51,7 +50,8 @@ def unfold(
     """Unfold ``measured`` with ``response``; fakes are subtracted first.
 
     ``algorithm="svd"`` needs ``k``; ``backend`` is ``auto``, ``roounfold``,
-    ``root`` or ``numpy``. ``algorithm="bayes"`` (D'Agostini) runs in numpy for
+    ``root`` or ``numpy``, each given the same fake-subtracted spectrum
+    (:mod:`unfolding.svd_backend`). ``algorithm="bayes"`` (D'Agostini) runs in numpy for
     ``iterations`` iterations. The MC response, truth and the measured
     spectrum must be non-negative; the truth bins non-empty.
     """
@@ -69,9 +69,4 @@ def unfold(
         raise UnfoldingError(
             "SVD unfolding needs a regularisation k (see unfolding.regularisation)"
         )
-    concrete = resolve_backend(backend)
-    if concrete == "roounfold":
-        return roounfold_svd_unfold(values, covariance, response, k)
-    if concrete == "root":
-        return root_svd_unfold(signal, covariance, response.matrix, response.truth, k)
-    return svd_unfold(signal, covariance, response.matrix, response.truth, k)
+    return get_backend(backend).svd_unfold(signal, covariance, response.matrix, response.truth, k)

@@ -257,33 +257,19 @@ class Response:
         The TH2D has reco on x and truth on y (the TSVDUnfold / RooUnfold
         convention). Needs PyROOT.
         """
-        from unfolding.backends import root_module
+        from unfolding.pyroot import root_module, th1, th2
 
         ROOT = root_module()
-        n = self.n_bins
 
-        def th1(suffix, values, w2):
-            h = ROOT.TH1D(f"{name}_{suffix}", suffix, n, 0.0, float(n))
-            h.SetDirectory(0)
-            for i in range(n):
-                h.SetBinContent(i + 1, float(values[i]))
-                h.SetBinError(i + 1, float(np.sqrt(max(w2[i], 0.0))))
-            return h
+        def errors(w2: np.ndarray) -> np.ndarray:
+            return np.sqrt(np.clip(w2, 0.0, None))
 
-        matrix = ROOT.TH2D(
-            f"{name}_matrix", "response;reco bin;truth bin", n, 0.0, float(n), n, 0.0, float(n)
-        )
-        matrix.SetDirectory(0)
-        for i in range(n):
-            for j in range(n):
-                matrix.SetBinContent(i + 1, j + 1, float(self.matrix[i, j]))
-                matrix.SetBinError(i + 1, j + 1, float(np.sqrt(self.matrix_w2[i, j])))
         fakes_w2 = self.reco_w2 - self.matrix_w2.sum(axis=1)
         return {
-            "measured": th1("measured", self.reco, self.reco_w2),
-            "truth": th1("truth", self.truth, self.truth_w2),
-            "fakes": th1("fakes", self.fakes, fakes_w2),
-            "response": matrix,
+            "measured": th1(ROOT, f"{name}_measured", self.reco, errors(self.reco_w2)),
+            "truth": th1(ROOT, f"{name}_truth", self.truth, errors(self.truth_w2)),
+            "fakes": th1(ROOT, f"{name}_fakes", self.fakes, errors(fakes_w2)),
+            "response": th2(ROOT, f"{name}_matrix", self.matrix, errors(self.matrix_w2)),
         }
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from unfolding.errors import UnfoldingError
 from unfolding.result import UnfoldResult
-from unfolding.validation import as_covariance, as_vector, check_response
+from unfolding.validation import check_svd_inputs
 
 CURVATURE_EPSILON = 1e-5
 """Added to the curvature matrix's diagonal to make it invertible (TSVDUnfold)."""
@@ -65,18 +65,19 @@ def rescale_by_covariance(
 def svd_unfold(measured, covariance, matrix, truth, k: int) -> UnfoldResult:
     """Unfold ``measured`` with response ``matrix[reco, truth]`` (counts) and MC ``truth``.
 
-    ``covariance`` is the measured spectrum's covariance matrix or a vector of
-    variances. ``k`` (1 ≤ k ≤ n) sets ``τ = s_k²``; ``k = n`` is nearly the
-    unregularised inverse. Returns the unfolded spectrum with ``X_τ``.
+    ``measured`` is the fake-subtracted spectrum, ``covariance`` its covariance
+    matrix or a vector of variances. ``k`` (1 ≤ k ≤ n) sets ``τ = s_k²``;
+    ``k = n`` is nearly the unregularised inverse. Returns the unfolded
+    spectrum with ``X_τ``.
     """
-    matrix, truth = check_response(matrix, truth)
-    n = len(truth)
-    measured = as_vector(measured, n, "measured spectrum")
-    covariance = as_covariance(covariance, n)
-    if isinstance(k, bool) or int(k) != k or not 1 <= k <= n:
-        raise UnfoldingError(f"regularisation k must be an integer in [1, {n}], got {k!r}")
-    k = int(k)
+    return solve_svd(*check_svd_inputs(measured, covariance, matrix, truth, k))
 
+
+def solve_svd(
+    measured: np.ndarray, covariance: np.ndarray, matrix: np.ndarray, truth: np.ndarray, k: int
+) -> UnfoldResult:
+    """:func:`svd_unfold` on inputs already checked by :func:`check_svd_inputs`."""
+    n = len(truth)
     c_inv = np.linalg.inv(curvature_matrix(n))
     scaled_matrix, scaled_measured = rescale_by_covariance(matrix, measured, covariance)
     u, s, vt = np.linalg.svd(scaled_matrix @ c_inv)

@@ -72,3 +72,21 @@ def check_response(matrix, truth) -> tuple[np.ndarray, np.ndarray]:
     if rank < n:
         raise UnfoldingError(f"singular response: the migration matrix has rank {rank} < {n} bins")
     return matrix, truth
+
+
+def check_regularisation(k, n: int) -> int:
+    """The SVD ``k`` as an int, or an error unless it is an integer in ``[1, n]``."""
+    if isinstance(k, bool) or int(k) != k or not 1 <= k <= n:
+        raise UnfoldingError(f"regularisation k must be an integer in [1, {n}], got {k!r}")
+    return int(k)
+
+
+def check_svd_inputs(
+    signal, covariance, matrix, truth, k
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The inputs of every SVD backend, checked and converted (:mod:`unfolding.svd_backend`)."""
+    matrix, truth = check_response(matrix, truth)
+    n = len(truth)
+    signal = as_vector(signal, n, "measured spectrum")
+    covariance = as_covariance(covariance, n)
+    return signal, covariance, matrix, truth, check_regularisation(k, n)

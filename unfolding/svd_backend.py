@@ -1,0 +1,57 @@
+"""The one interface every SVD backend implements (as pyhf's tensor backends share one).
+
+Every backend receives the same, already prepared inputs:
+
+- ``signal``: the measured spectrum **with the fakes already subtracted**
+  (:func:`unfolding.api.subtract_fakes`), over the flattened bins;
+- ``covariance``: its covariance matrix (or a vector of variances);
+- ``matrix``: the response ``A[reco, truth]`` of matched events (counts), so
+  that its row sums are the fake-free MC reco spectrum;
+- ``truth``: the MC truth spectrum (misses included);
+- ``k``: the regularisation, ``τ = s_k²`` (Höcker & Kartvelishvili §3, eq. 41).
+
+No backend sees a fake, so none can subtract them twice or not at all, whatever
+its own convention. Inputs are checked once here, so a bad ``k`` or an empty
+truth bin fails with the same :class:`~unfolding.errors.UnfoldingError` for
+every backend; results are :class:`~unfolding.result.UnfoldResult` with the
+``X_τ`` covariance (eq. 47).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from unfolding.result import UnfoldResult
+from unfolding.validation import check_svd_inputs
+
+
+class SvdBackend(ABC):
+    """An implementation of SVD unfolding, picked by :attr:`name`."""
+
+    name: ClassVar[str]
+
+    def available(self) -> bool:
+        """True if this backend can run in this process; loads nothing to find out."""
+        return self.unavailable_reason() is None
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot run here (a sentence for the user), or None if it can."""
+        return None
+
+    def svd_unfold(self, signal, covariance, matrix, truth, k: int) -> UnfoldResult:
+        """Unfold the fake-subtracted ``signal`` (module docstring for the inputs)."""
+        return self._svd_unfold(*check_svd_inputs(signal, covariance, matrix, truth, k))
+
+    @abstractmethod
+    def _svd_unfold(
+        self,
+        signal: np.ndarray,
+        covariance: np.ndarray,
+        matrix: np.ndarray,
+        truth: np.ndarray,
+        k: int,
+    ) -> UnfoldResult:
+        """:meth:`svd_unfold` on checked inputs: float arrays of matching shapes, 1 ≤ k ≤ n."""
