@@ -15,7 +15,6 @@ multiplicity next to the paper's, and the speed of the χ² fit. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -24,9 +23,9 @@ import uproot
 
 from nuanalysis.assignment import MassSigmas, assign_semileptonic, assignment_study
 from nuanalysis.cli.assign import TITLES, accuracy_tables, flow_over_quadratic
-from nuanalysis.cli.options import json_safe
 from nuanalysis.io import demo_sample_path
 from nuanalysis.methods.registry import available_methods
+from nuanalysis.outputs import write_json
 from nuanalysis.runner import run_methods
 
 METHODS = ("truth", "quadratic", "ff", "flow-sample", "flow")
@@ -114,7 +113,7 @@ def main() -> None:
     study["chi2_events_per_second"] = chi2_speed(run.events, run.results[methods[0]], study)
     print(f"\nχ² fit (9 jets, numba, all cores): {study['chi2_events_per_second']:,.0f} events/s")
     if args.json is not None:
-        args.json.write_text(json.dumps(json_safe(study), indent=1))
+        write_json(args.json, study)
         print(f"wrote {args.json}")
 
 

@@ -118,6 +118,21 @@ def check_output(
     return target
 
 
+def check_outputs(
+    outputs: Sequence[tuple[str, str | Path | None, bool]], inputs: Sequence[str | Path] = ()
+) -> None:
+    """:func:`check_output` for each ``(option, path, folder)`` given (path not None);
+    two outputs at one path are refused too."""
+    seen: dict[Path, str] = {}
+    for option, path, folder in outputs:
+        if path is None:
+            continue
+        target = check_output(path, option, inputs, folder)
+        if target in seen:
+            raise OutputError(f"{option} {path}: is also {seen[target]}; give two different paths")
+        seen[target] = option
+
+
 def _make_folders(folder: Path) -> list[Path]:
     """Create ``folder`` and its missing parents; returns those created, deepest first."""
     created = []

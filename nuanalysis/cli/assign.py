@@ -7,13 +7,13 @@ for both. See :mod:`nuanalysis.assignment`.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import click
 
-from nuanalysis.cli.options import RunRequest, json_safe, run_options
+from nuanalysis.cli.options import RunRequest, run_options
+from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 
 TITLES = {
     "blep": "correct b_lep (Table 2)",
@@ -99,17 +99,19 @@ def command(
 
     from nuanalysis.assignment import assignment_study, load_sigmas
 
-    run = request.run()
     names, paths = request.methods, request.paths
-    if sigmas_path is None:
-        given, calibration = None, np.arange(len(run.events)) % 2 == 0
-    else:
-        given, calibration = load_sigmas(sigmas_path), np.zeros(len(run.events), dtype=bool)
-        missing = [name for name in names if name not in given]
-        if missing:
-            raise click.BadParameter(
-                f"{sigmas_path} has no σ for {', '.join(missing)}", param_hint="--sigmas"
-            )
+    inputs = request.input_files() + ([] if sigmas_path is None else [sigmas_path])
+    report = None if no_report else out_dir
+    check_outputs([("--out", report, True), ("--json", json_path, False)], inputs)
+    given = None if sigmas_path is None else load_sigmas(sigmas_path)
+    missing = [name for name in names if given is not None and name not in given]
+    if missing:
+        raise click.BadParameter(
+            f"{sigmas_path} has no σ for {', '.join(missing)}", param_hint="--sigmas"
+        )
+    run = request.run()
+    entries = np.arange(len(run.events))
+    calibration = entries % 2 == 0 if given is None else np.zeros(len(entries), dtype=bool)
     study = assignment_study(run.events, run.results, calibration, given)
     study["input"] = paths[0] if len(paths) == 1 else paths
     ratio = flow_over_quadratic(study)
@@ -128,10 +130,11 @@ def command(
             "\nb_lep flow / quadratic: " + "  ".join(f"{n}: {r:.2f}" for n, r in ratio.items())
         )
     if not no_report:
-        html_path = write_assignment_report(study, tables, Path(out_dir))
-        click.echo(f"wrote {html_path}")
+        with atomic_folder(out_dir) as folder:
+            html_path = write_assignment_report(study, tables, folder)
+        click.echo(f"wrote {Path(out_dir) / html_path.name}")
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(json_safe(study), indent=1))
+        write_json(json_path, study)
         click.echo(f"wrote {json_path}")
 
 

@@ -7,14 +7,14 @@ timing) in :mod:`nuanalysis.runner`. The options shared with ``reconstruct``,
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import click
 
-from nuanalysis.cli.options import RunRequest, json_safe, run_options
+from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.errors import InputError
+from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 
 # --------------------------------------------------------------------------- comparison
 
@@ -143,6 +143,8 @@ def command(request: RunRequest, out_dir, no_report, json_path) -> None:
     thread, compilation and model loading excluded). With --jobs or
     --scheduler the chunks run on dask, with results identical to one process.
     """
+    report = None if no_report else out_dir
+    check_outputs([("--out", report, True), ("--json", json_path, False)], request.input_files())
     run = request.run()
     paths = request.paths
     if not run.events.has_truth:
@@ -151,8 +153,9 @@ def command(request: RunRequest, out_dir, no_report, json_path) -> None:
     click.echo(f"{summary['channel']}: {summary['n_events']} events from {summary['input']}")
     click.echo(comparison_table(summary).text())
     if not no_report:
-        html_path = write_comparison_report(run, summary, Path(out_dir))
-        click.echo(f"wrote {html_path}")
+        with atomic_folder(out_dir) as folder:
+            html_path = write_comparison_report(run, summary, folder)
+        click.echo(f"wrote {Path(out_dir) / html_path.name}")
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(json_safe(summary), indent=1))
+        write_json(json_path, summary)
         click.echo(f"wrote {json_path}")

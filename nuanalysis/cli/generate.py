@@ -57,11 +57,12 @@ def command(channel: str, n_events: int, out: Path, seed: int, top_mass: float, 
     """
     from nuanalysis.generation.runner import generate
     from nuanalysis.io import write_ntuple
+    from nuanalysis.outputs import atomic_file, check_output
 
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True)
+    check_output(out, "--out")
     result = generate(channel, n_events, seed=seed, top_mass=top_mass, jobs=jobs)
-    write_ntuple(out, result.columns)
+    with atomic_file(out) as partial:
+        write_ntuple(partial, result.columns)
     click.echo(
         f"{channel}: generated {result.n_generated}, passing {result.n_passing}, "
         f"written {result.n_selected} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +123,20 @@ class RunRequest:
     seed: int
     jobs: int
     scheduler: str | None
+
+    def input_files(self) -> list[str]:
+        """Every file the run reads: ``--input`` (globs expanded), ``--model`` and ``--mapping``.
+
+        Outputs are checked against them (:func:`nuanalysis.outputs.check_outputs`);
+        a missing input is an :class:`~nuanalysis.errors.InputError` here, before any work.
+        """
+        from nuanalysis.io import expand_paths
+
+        files = [str(path) for path in expand_paths(self.paths)]
+        files += [item.partition("=")[2] or item for item in self.models]
+        if self.mapping is not None:
+            files.append(str(self.mapping))
+        return files
 
     def _runner_arguments(self, methods: list[str] | None) -> dict:
         """Keyword arguments of :func:`nuanalysis.runner.iter_chunks` (and ``run_methods``)."""
@@ -280,14 +293,3 @@ def run_options(default_channel: str | None):
         return command
 
     return decorate
-
-
-def json_safe(value):
-    """``value`` with NaN/inf floats replaced by None (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -4,7 +4,9 @@ One TTree ``events``, entry i ↔ input entry i (DESIGN.md, "Outputs other tools
 read"): per method M, ``M_nu_px``, ``M_nu_py``, ``M_nu_pz`` (float32[], ν then
 ν̄; counter ``nM_nu`` with ``-`` written ``_``), ``M_valid`` (bool; momenta 0
 where False) and ``M_weight`` (float32) when the method gives one. The input
-is streamed chunk by chunk (:func:`nuanalysis.runner.iter_chunks`).
+is streamed chunk by chunk (:func:`nuanalysis.runner.iter_chunks`) into a
+temporary file renamed to ``--out`` only when every entry is written
+(:mod:`nuanalysis.outputs`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.outputs import atomic_file, check_outputs
 
 
 def method_branches(name: str, result: NeutrinoResult) -> dict[str, np.ndarray]:
@@ -59,6 +62,7 @@ def command(
     M_valid (bool; momenta 0 where False), M_weight (float32, when the method
     has one: flow log-probability, NW weight).
     """
-    chunks = request.chunks()
-    n = write_reconstruction(out, chunks)
+    check_outputs([("--out", out, False)], request.input_files())
+    with atomic_file(out) as partial:
+        n = write_reconstruction(partial, request.chunks())
     click.echo(f"wrote {n} entries × {len(request.methods)} method(s) to {out}")

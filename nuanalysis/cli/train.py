@@ -102,6 +102,7 @@ def command(
     from nuanalysis.flows.presets import preset as preset_values
     from nuanalysis.flows.training import train, training_arrays
     from nuanalysis.io import load_padded
+    from nuanalysis.outputs import check_output
 
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelError("--device cuda was requested but torch sees no CUDA device")
@@ -109,6 +110,7 @@ def command(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     out = Path(out)
+    check_output(out, "--out", inputs)  # --init may be --out: it is read before
     events = load_padded(list(inputs), channel=channel, max_events=max_events)
     features, targets = training_arrays(events)
     hp = preset_values(preset)

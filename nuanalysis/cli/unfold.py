@@ -7,13 +7,13 @@ model, chunking, seed and dask options are those shared with ``compare``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.errors import ChannelError
+from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 
 
 @click.command(name="unfold")
@@ -84,6 +84,7 @@ def command(
         )
     names = with_reference(request.methods)
     paths = request.paths
+    check_outputs([("--out", out_dir, True), ("--json", json_path, False)], request.input_files())
     run = request.run(names)
     if run.events.channel != "dilepton":
         raise ChannelError(
@@ -103,8 +104,10 @@ def command(
         raise click.ClickException(f"unfolding failed: {error}") from None
     click.echo(format_table(study))
     if out_dir is not None:
-        for path in plot_study(study, out_dir):
-            click.echo(f"wrote {path}")
+        with atomic_folder(out_dir) as folder:
+            figures = plot_study(study, folder)
+        for path in figures:
+            click.echo(f"wrote {Path(out_dir) / path.relative_to(folder)}")
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(study.to_json(", ".join(paths)), indent=1))
+        write_json(json_path, study.to_json(", ".join(paths)))
         click.echo(f"wrote {json_path}")
