@@ -18,6 +18,7 @@ from nuanalysis.flows.features import (
     Standardiser,
     feature_definitions,
 )
+from nuanalysis.flows.frame import EventFrame, LabFrame, check_frame, event_frame
 from nuanalysis.flows.presets import ARCHITECTURE_KEYS, DEFAULT_ENCODER
 from nuanalysis.flows.transformer import TransformerEncoderNet
 from nuanalysis.padded import CHANNELS, N_LEPTONS, N_NEUTRINOS
@@ -69,6 +70,9 @@ class EventModel(nn.Module):
     Subclasses set ``model_type``, the encoder's output size and depth, and
     ``loss(features, targets)`` (the training objective on unscaled torch inputs).
     ``config()`` is everything needed to rebuild the model before loading weights.
+    Every public method takes lab-frame features and targets and returns lab-frame
+    neutrinos; ``frame`` ('canonical' or 'lab', :mod:`nuanalysis.flows.frame`) is
+    what the network sees in between.
     """
 
     model_type = ""
@@ -80,12 +84,14 @@ class EventModel(nn.Module):
         encoder: str | None,
         out_features: int,
         embedding_layers: int,
+        frame: str = "canonical",
     ) -> None:
         super().__init__()
         if channel not in CHANNELS:
             raise ModelError(f"unknown channel {channel!r}; choose one of {', '.join(CHANNELS)}")
         self.channel = channel
         self.encoder_kind = encoder or DEFAULT_ENCODER[channel]
+        self.frame = check_frame(frame)
         self.hyper_parameters = {k: hyper_parameters[k] for k in ARCHITECTURE_KEYS}
         self.n_neutrinos = N_NEUTRINOS[channel]
         self.n_targets = len(TARGET_FEATURES) * self.n_neutrinos
@@ -101,6 +107,7 @@ class EventModel(nn.Module):
             "channel": self.channel,
             "model_type": self.model_type,
             "encoder": self.encoder_kind,
+            "frame": self.frame,
             "hyper_parameters": dict(self.hyper_parameters),
             "features": {k: list(v) for k, v in feature_definitions(self.channel).items()},
         }
@@ -110,8 +117,18 @@ class EventModel(nn.Module):
         return next(self.parameters()).device
 
     def fit_scalers(self, features: EventFeatures, targets: np.ndarray) -> None:
-        self.standardiser.fit(features, targets)
+        """Fit the scalers on numpy lab-frame training data, seen in the model's frame."""
+        lab = features.to_torch()
+        frame = self.event_frame(lab)
+        seen = frame.features(lab)
+        in_frame = EventFeatures(*(getattr(seen, name).numpy() for name in seen._names()))
+        targets = frame.targets(torch.as_tensor(targets, dtype=torch.float32)).numpy()
+        self.standardiser.fit(in_frame, targets)
 
-    def encode(self, features: EventFeatures) -> torch.Tensor:
-        """Encoder output (flow context, or ν-FF prediction) for torch (unscaled) ``features``."""
-        return self.encoder(self.standardiser.features(features))
+    def event_frame(self, features: EventFeatures) -> EventFrame | LabFrame:
+        """The per-event frame this model sees torch lab-frame ``features`` in."""
+        return event_frame(self.frame, features)
+
+    def encode(self, features: EventFeatures, frame: EventFrame | LabFrame) -> torch.Tensor:
+        """Encoder output (flow context, or ν-FF prediction) for torch lab-frame ``features``."""
+        return self.encoder(self.standardiser.features(frame.features(features)))

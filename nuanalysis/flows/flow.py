@@ -88,6 +88,17 @@ class ConditionalFlow(nn.Module):
         """(B, S, D) samples and (B, S) log-densities; the context is encoded once per event."""
         return self.flow.sample_and_log_prob(n_samples, context=context)
 
+    def from_noise(
+        self, noise: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, D) samples for given (N, D) standard-normal ``noise`` and their (N,) log-densities.
+
+        The change of variables of eq. 2 read backwards:
+        ``log p(x | c) = log N(z) − log |det ∂x/∂z|`` with ``x = f⁻¹(z | c)``.
+        """
+        inputs, log_det = self.flow._transform.inverse(noise, context=context)
+        return inputs, self.flow._distribution.log_prob(noise) - log_det
+
     def to_latent(self, inputs: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         latent, _ = self.flow._transform(inputs, context=context)
         return latent
@@ -102,13 +113,20 @@ class NeutrinoFlowModel(EventModel):
 
     model_type = "flow"
 
-    def __init__(self, channel: str, hyper_parameters: dict, encoder: str | None = None) -> None:
+    def __init__(
+        self,
+        channel: str,
+        hyper_parameters: dict,
+        encoder: str | None = None,
+        frame: str = "canonical",
+    ) -> None:
         super().__init__(
             channel,
             hyper_parameters,
             encoder,
             out_features=hyper_parameters["context_features"],
             embedding_layers=hyper_parameters["hidden_layers"],
+            frame=frame,
         )
         hp = self.hyper_parameters
         masks = [longitudinal_mask(N_NEUTRINOS[channel], i) for i in range(hp["flow_layers"])]
@@ -123,17 +141,40 @@ class NeutrinoFlowModel(EventModel):
 
     def loss(self, features: EventFeatures, targets: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of the standardised targets (eq. 2), batch mean."""
-        scaled = self.standardiser.target(targets)
-        return -self.flow.log_prob(scaled, self.encode(features)).mean()
+        return -self._scaled_log_prob(features, targets).mean()
 
     def log_prob(self, features: EventFeatures, targets: torch.Tensor) -> torch.Tensor:
-        """log p(px, py, η | event) in physical units (GeV⁻² per neutrino)."""
-        scaled = self.standardiser.target(targets)
-        log_prob = self.flow.log_prob(scaled, self.encode(features))
-        return log_prob + self.standardiser.target_log_jacobian()
+        """log p(px, py, η | event) in physical units (GeV⁻² per neutrino).
+
+        The frame's map has |det J| = 1, so the density is the same in either frame.
+        """
+        return self._scaled_log_prob(features, targets) + self.standardiser.target_log_jacobian()
+
+    def _scaled_log_prob(self, features: EventFeatures, targets: torch.Tensor) -> torch.Tensor:
+        """log-density of the standardised targets in the model's frame (eq. 2)."""
+        frame = self.event_frame(features)
+        scaled = self.standardiser.target(frame.targets(targets))
+        return self.flow.log_prob(scaled, self.encode(features, frame))
 
     def sample(self, features: EventFeatures, n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S, 3 n_nu) physical (px, py, η) samples and their (B, S) log-densities."""
-        scaled, log_prob = self.flow.sample_and_log_prob(n_samples, self.encode(features))
-        samples = self.standardiser.target_inverse(scaled)
-        return samples, log_prob + self.standardiser.target_log_jacobian()
+        noise = torch.randn(len(features), n_samples, self.n_targets, device=self.device)
+        return self.sample_from_noise(features, noise)
+
+    def sample_from_noise(
+        self, features: EventFeatures, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples for given ``noise``: (B, S, 3 n_nu) physical (px, py, η), (B, S) log-densities.
+
+        ``noise`` is (B, S, 3 n_nu) standard normal (the flow's latent space),
+        so a caller that fixes it (per-event seeding, the ONNX graph) fixes the
+        samples. The event is encoded once and its context repeated for its S draws.
+        """
+        batch, n_samples, dimension = noise.shape
+        frame = self.event_frame(features)
+        context = self.encode(features, frame).repeat_interleave(n_samples, dim=0)
+        scaled, log_prob = self.flow.from_noise(noise.reshape(-1, dimension), context)
+        in_frame = self.standardiser.target_inverse(scaled).reshape(batch, n_samples, dimension)
+        samples = frame.targets_inverse(in_frame)
+        log_prob = log_prob + self.standardiser.target_log_jacobian()
+        return samples, log_prob.reshape(batch, n_samples)

@@ -1,9 +1,12 @@
 """Saving and loading trained models: one ``.pt`` file holds weights, scalers and provenance.
 
 The file is a plain dictionary (loadable with ``torch.load(weights_only=True)``):
-``format_version``, ``config`` (channel, model type, encoder, hyper-parameters,
-feature definitions), ``state_dict`` (weights and the fitted scalers) and
-``metadata`` (preset, package version, command line, training summary).
+``format_version``, ``config`` (channel, model type, encoder, frame,
+hyper-parameters, feature definitions), ``state_dict`` (weights and the fitted
+scalers) and ``metadata`` (preset, package version, command line, training
+summary, and ``history``: one entry per ``nuanalysis train`` call that shaped
+the weights, see :mod:`nuanalysis.flows.history`). A file whose config has no
+``frame`` predates the canonical frame and is a lab-frame model.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from nuanalysis.errors import ModelError
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import feature_definitions
 from nuanalysis.flows.flow import NeutrinoFlowModel
+from nuanalysis.flows.presets import ARCHITECTURE_KEYS
 from nuanalysis.flows.regression import NeutrinoRegressionModel
 
 FORMAT_VERSION = 1
@@ -32,13 +36,21 @@ MODEL_TYPES: dict[str, type[EventModel]] = {
 SHIPPED_FILES = {"flow": "model_{channel}.pt", "ff": "ff_{channel}.pt"}
 
 
+CONFIG_KEYS = ("channel", "model_type", "encoder", "hyper_parameters", "features")
+"""What every model file's config holds (``frame`` is optional: absent = lab)."""
+
+
 def build_model(
-    model_type: str, channel: str, hyper_parameters: dict, encoder: str | None = None
+    model_type: str,
+    channel: str,
+    hyper_parameters: dict,
+    encoder: str | None = None,
+    frame: str = "canonical",
 ) -> EventModel:
-    """A fresh, untrained model of ``model_type`` ('flow' or 'ff')."""
+    """A fresh, untrained model of ``model_type`` ('flow' or 'ff') seeing events in ``frame``."""
     if model_type not in MODEL_TYPES:
         raise ModelError(f"unknown model type {model_type!r}; choose 'flow' or 'ff'")
-    return MODEL_TYPES[model_type](channel, hyper_parameters, encoder)
+    return MODEL_TYPES[model_type](channel, hyper_parameters, encoder, frame)
 
 
 def shipped_model_path(channel: str, model_type: str = "flow") -> Path:
@@ -75,6 +87,20 @@ def read_model_file(path: str | Path) -> dict:
         raise ModelError(f"{path} is not a readable nuanalysis model file: {error}") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise ModelError(f"{path} is not a nuanalysis model file (no format_version)")
+    missing = [key for key in ("config", "state_dict") if key not in payload]
+    if not missing:
+        config = payload["config"]
+        missing = [f"config.{key}" for key in CONFIG_KEYS if key not in config]
+        missing += [
+            f"config.hyper_parameters.{key}"
+            for key in ARCHITECTURE_KEYS
+            if key not in config.get("hyper_parameters", {})
+        ]
+    if missing:
+        raise ModelError(
+            f"model file {path} is incomplete: it lacks {', '.join(missing)}; "
+            "retrain it with `nuanalysis train`"
+        )
     if payload["format_version"] != FORMAT_VERSION:
         raise ModelError(
             f"model {path} has file format {payload['format_version']} (written by nuanalysis "
@@ -102,15 +128,30 @@ def load_model(
             f"{nuanalysis.__version__} computes: retrain it"
         )
     model = build_model(
-        config["model_type"], config["channel"], config["hyper_parameters"], config["encoder"]
+        config["model_type"],
+        config["channel"],
+        config["hyper_parameters"],
+        config["encoder"],
+        config.get("frame", "lab"),
     )
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:
         raise ModelError(f"model {path} does not match its own architecture: {error}") from None
+    check_finite_weights(model, str(path))
     model.metadata = payload["metadata"]
     model.source = str(path)
     return model.to(device).eval()
+
+
+def check_finite_weights(model: EventModel, name: str) -> None:
+    """Refuse a model with NaN or infinite weights or scalers (every event would be invalid)."""
+    bad = [key for key, value in model.state_dict().items() if not torch.isfinite(value).all()]
+    if bad:
+        raise ModelError(
+            f"model {name} has non-finite (NaN/inf) values in {len(bad)} tensor(s), first "
+            f"{bad[0]!r}: a diverged or damaged training; retrain it"
+        )
 
 
 def check_model_config(

@@ -21,19 +21,29 @@ class NeutrinoRegressionModel(EventModel):
 
     model_type = "ff"
 
-    def __init__(self, channel: str, hyper_parameters: dict, encoder: str | None = None) -> None:
+    def __init__(
+        self,
+        channel: str,
+        hyper_parameters: dict,
+        encoder: str | None = None,
+        frame: str = "canonical",
+    ) -> None:
         super().__init__(
             channel,
             hyper_parameters,
             encoder,
             out_features=len(TARGET_FEATURES) * N_NEUTRINOS[channel],
             embedding_layers=hyper_parameters["regression_layers"],
+            frame=frame,
         )
 
     def loss(self, features: EventFeatures, targets: torch.Tensor) -> torch.Tensor:
-        """Smooth-L1 loss in standardised target space."""
-        return functional.smooth_l1_loss(self.encode(features), self.standardiser.target(targets))
+        """Smooth-L1 loss in standardised target space, in the model's frame."""
+        frame = self.event_frame(features)
+        scaled = self.standardiser.target(frame.targets(targets))
+        return functional.smooth_l1_loss(self.encode(features, frame), scaled)
 
     def predict(self, features: EventFeatures) -> torch.Tensor:
-        """(B, 3 n_nu) physical (px, py, η)."""
-        return self.standardiser.target_inverse(self.encode(features))
+        """(B, 3 n_nu) physical lab-frame (px, py, η)."""
+        frame = self.event_frame(features)
+        return frame.targets_inverse(self.standardiser.target_inverse(self.encode(features, frame)))

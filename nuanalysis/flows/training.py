@@ -6,6 +6,12 @@ clipping at an L2 norm of 5, 10 % of the sample held out for validation, early
 stopping with a patience, and the best-validation weights kept. After every
 epoch the whole state (weights, optimiser, schedule, history, best weights)
 goes to a checkpoint file, so an interrupted training resumes where it stopped.
+
+Dilepton models can also be trained with charge-conjugation augmentation: in
+every batch, a random half of the events is replaced by its charge conjugate
+(ℓ⁺ ↔ ℓ⁻ with ν ↔ ν̄: the lepton charges flip and the two neutrino targets swap),
+a symmetry of tt̄ → bℓ⁺ν b̄ℓ⁻ν̄ up to the b / b̄ jets, which the features do not
+tell apart. It is a training option; the model itself is unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from tqdm.auto import tqdm
 
 from nuanalysis.errors import InputError, ModelError
 from nuanalysis.flows.encoder import EventModel
-from nuanalysis.flows.features import EventFeatures, event_features, neutrino_targets
+from nuanalysis.flows.features import (
+    LEPTON_FEATURES,
+    TARGET_FEATURES,
+    EventFeatures,
+    event_features,
+    neutrino_targets,
+)
 from nuanalysis.padded import PaddedEvents
 
 
@@ -54,6 +66,25 @@ def training_arrays(events: PaddedEvents) -> tuple[EventFeatures, np.ndarray]:
     return event_features(events), targets
 
 
+def charge_conjugate(
+    features: EventFeatures, targets: torch.Tensor, flip: torch.Tensor
+) -> tuple[EventFeatures, torch.Tensor]:
+    """Dilepton torch batch with the events where ``flip`` (B,) is True charge-conjugated.
+
+    Lepton momenta stay (the leptons keep their pT order), their charges change
+    sign, and ν (from W⁺) and ν̄ (from W⁻) swap: the new ν is the old ν̄.
+    """
+    charge = LEPTON_FEATURES["dilepton"].index("charge")
+    leptons = features.leptons.clone()
+    leptons[..., charge] = torch.where(flip[:, None], -leptons[..., charge], leptons[..., charge])
+    n = len(TARGET_FEATURES)
+    swapped = torch.cat([targets[:, n:], targets[:, :n]], dim=1)
+    conjugated = EventFeatures(
+        features.met, leptons, features.jets, features.jet_mask, features.misc
+    )
+    return conjugated, torch.where(flip[:, None], swapped, targets)
+
+
 def cosine_cycle(step: int, steps_per_cycle: int) -> float:
     """Learning-rate factor: 0 → 1 → 0 over each cycle (§3.2: 0 → 5·10⁻⁴ → 0 every 2 epochs)."""
     phase = (step % steps_per_cycle) / steps_per_cycle
@@ -80,6 +111,39 @@ def _mean_loss(model: EventModel, features: EventFeatures, targets: torch.Tensor
     return total / count
 
 
+CHECKPOINT_KEYS = (
+    "config",
+    "model",
+    "optimiser",
+    "scheduler",
+    "history",
+    "best",
+    "bad_epochs",
+    "epoch",
+    "seconds",
+)
+
+
+def read_checkpoint(checkpoint: Path) -> dict:
+    """The training state of ``checkpoint``; a clear ModelError if it is missing or damaged."""
+    if not checkpoint.is_file():
+        raise ModelError(f"cannot resume: checkpoint {checkpoint} does not exist")
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ModelError(
+            f"cannot resume: checkpoint {checkpoint} is unreadable (truncated or damaged: "
+            f"{type(error).__name__}); delete it and train without --resume"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ModelError(
+            f"cannot resume: {checkpoint} is not a nuanalysis training checkpoint "
+            f"(no {', '.join(missing)}); delete it and train without --resume"
+        )
+    return state
+
+
 def train(
     model: EventModel,
     features: EventFeatures,
@@ -93,6 +157,7 @@ def train(
     device: str = "cpu",
     progress: bool = True,
     fit_scalers: bool = True,
+    charge_conjugation: bool = False,
 ) -> TrainingResult:
     """Train ``model`` in place on numpy ``features``/``targets``; returns what happened.
 
@@ -102,16 +167,17 @@ def train(
     it. ``epochs`` overrides the preset's maximum; ``max_seconds`` stops this
     call after the epoch that exceeds the time budget (a later resume goes on).
     The best-validation weights are loaded into ``model`` at the end.
+    ``charge_conjugation`` (dilepton only) augments every batch (module docstring).
     """
+    if charge_conjugation and model.channel != "dilepton":
+        raise ModelError("charge-conjugation augmentation needs a dilepton model")
     hp = hyper_parameters
     checkpoint = Path(checkpoint)
     max_epochs = int(epochs if epochs is not None else hp["epochs"])
     train_index, valid_index = split_indices(len(targets), hp["validation_fraction"], seed)
     state = None
     if resume:
-        if not checkpoint.is_file():
-            raise ModelError(f"cannot resume: checkpoint {checkpoint} does not exist")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = read_checkpoint(checkpoint)
         if state["config"] != model.config():
             raise ModelError(f"checkpoint {checkpoint} belongs to a differently configured model")
         model.load_state_dict(state["model"])
@@ -156,7 +222,13 @@ def train(
         total, count = 0.0, 0
         for start in range(0, len(order), batch):
             index = order[start : start + batch]
-            loss = model.loss(train_features.select(index), train_targets[index])
+            batch_features, batch_targets = train_features.select(index), train_targets[index]
+            if charge_conjugation:
+                flip = torch.rand(len(index), generator=generator).to(device) < 0.5
+                batch_features, batch_targets = charge_conjugate(
+                    batch_features, batch_targets, flip
+                )
+            loss = model.loss(batch_features, batch_targets)
             if not torch.isfinite(loss):
                 raise ModelError(f"training diverged: non-finite loss at epoch {epoch}")
             optimiser.zero_grad(set_to_none=True)
