@@ -29,3 +29,12 @@ B_MASS = 4.5
 
 ELECTRON_MASS = 0.000511
 MUON_MASS = 0.10566
+
+MAX_COLLISION_ENERGY = 14000.0
+"""Design pp centre-of-mass energy of the LHC (GeV), the physical bound on inputs and outputs.
+
+No object of an LHC collision carries more energy than the collision, nor more
+transverse momentum (or MET) than half of it, nor more mass: inputs beyond are
+refused before any method sees them (:mod:`nuanalysis.validation`), neutrino
+solutions beyond are not ``valid`` (:class:`nuanalysis.methods.registry.NeutrinoResult`).
+"""

@@ -9,6 +9,7 @@ from scipy.optimize import root
 
 from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
 from baselines.ellipse import dilepton_neutrinos, intersect_conics, neutrino_ellipse
+from nuanalysis.errors import InputError
 from nuanalysis.methods.registry import reconstruct
 
 
@@ -344,14 +345,15 @@ def test_single_neutrino_clamped_and_bad_covariance(semileptonic):
 
 
 def test_single_neutrino_without_tags(semileptonic):
-    """No b-tag: the two leading jets are the candidates; one jet: that jet; none: not valid."""
+    """No b-tag: the two leading jets are the candidates; one jet: that jet; none: refused."""
     events = semileptonic.events.select(slice(0, 30))
     events.jet_btag = np.zeros_like(events.jet_btag)
     result = reconstruct("ellipse", events)
     assert result.valid.all() and np.isin(result.extras["b_jet_index"], [0, 1]).all()
     events.jet_mask = events.jet_mask.copy()
     events.jet_mask[:10, 1:] = False
-    events.jet_mask[10:20] = False
     result = reconstruct("ellipse", events)
     assert result.valid[:10].all() and (result.extras["b_jet_index"][:10] == 0).all()
-    assert not result.valid[10:20].any() and (result.momenta[10:20] == 0).all()
+    events.jet_mask[10:20] = False
+    with pytest.raises(InputError, match=r"event 10 is not physical \(no jets"):
+        reconstruct("ellipse", events)

@@ -308,10 +308,15 @@ def test_wrong_channel_or_type_or_version_is_refused(samples, models, tmp_path):
 def test_any_jet_multiplicity_is_accepted(samples, models):
     events = samples["dilepton"].select(slice(0, 6))
     events.jet_mask = events.jet_mask.copy()
-    events.jet_mask[0] = False  # an event without jets
-    events.jet_mask[1] = True  # and one with every slot filled
-    result = reconstruct("flow-sample", events, model=models["flow", "dilepton"][1], seed=0)
+    events.jet_mask[1] = True  # every slot filled (with copies of the leading jet)
+    events.jets = events.jets.copy()
+    events.jets[1] = events.jets[1, 0]
+    model = models["flow", "dilepton"][1]
+    result = reconstruct("flow-sample", events, model=model, seed=0)
     assert result.valid.all() and np.isfinite(result.momenta).all()
+    events.jet_mask[0] = False  # an event without jets is not a tt̄ event: refused
+    with pytest.raises(InputError, match=r"event 0 is not physical \(no jets"):
+        reconstruct("flow-sample", events, model=model, seed=0)
 
 
 @pytest.mark.parametrize("channel", ["semileptonic", "dilepton"])

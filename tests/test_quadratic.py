@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from exact_ttbar import exact_ttbar
 
-from baselines.constants import W_MASS
+from baselines.constants import MAX_COLLISION_ENERGY, W_MASS
 from baselines.quadratic import quadratic_pz
 from nuanalysis import kinematics
 from nuanalysis.errors import ChannelError
@@ -56,7 +56,10 @@ def test_registry_closure_and_solutions(sample):
     smaller = reconstruct("quadratic", events, w_mass=leptonic_w_mass(sample))
     larger = reconstruct("quadratic", events, w_mass=leptonic_w_mass(sample), solution="larger")
     np.testing.assert_array_equal(smaller.momenta[:, 0, 2], both[:, 0])
-    np.testing.assert_array_equal(larger.momenta[:, 0, 2], both[:, 1])
+    # a larger root beyond what an LHC collision can give is no solution (NeutrinoResult)
+    physical = np.hypot(np.hypot(*events.met.T), both[:, 1]) <= MAX_COLLISION_ENERGY
+    assert (~physical).any() and np.array_equal(larger.valid, physical)
+    np.testing.assert_array_equal(larger.momenta[:, 0, 2], np.where(physical, both[:, 1], 0.0))
 
 
 def test_fixed_mass_does_not_close(sample):

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from baselines.constants import MAX_COLLISION_ENERGY
 from nuanalysis.errors import ChannelError
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.validation import check_events
 
 
 @dataclass
@@ -22,10 +24,12 @@ class NeutrinoResult:
 
     ``momenta`` is ``(n_events, n_nu, 3)`` (px, py, pz) in the order of the
     schema's ``truth_nu_*`` (ν from W⁺, then ν̄); rows where ``valid`` is False
-    are exactly zero. ``weight`` is the method's per-event figure of merit
-    (NW weight, flow log-probability) or None; ``extras`` holds anything else
-    (samples, flags such as the quadratic's complex-discriminant mask, the
-    b-jet index paired with each lepton).
+    are exactly zero, and a row is only ``valid`` where its momenta are finite and no
+    neutrino's |p| exceeds :data:`~baselines.constants.MAX_COLLISION_ENERGY` (a
+    solution no LHC collision can give is not a solution). ``weight`` is the
+    method's per-event figure of merit (NW weight, flow log-probability) or
+    None; ``extras`` holds anything else (samples, flags such as the quadratic's
+    complex-discriminant mask, the b-jet index paired with each lepton).
     """
 
     momenta: np.ndarray
@@ -41,8 +45,9 @@ class NeutrinoResult:
             raise ValueError(f"momenta must be (n_events, n_nu, 3), got {self.momenta.shape}")
         if self.valid.shape != self.momenta.shape[:1]:
             raise ValueError("valid must have one entry per event")
-        finite = np.isfinite(self.momenta).all(axis=(1, 2))
-        self.valid &= finite
+        with np.errstate(invalid="ignore", over="ignore"):
+            momentum = np.sqrt(np.sum(self.momenta**2, axis=2))
+        self.valid &= (momentum <= MAX_COLLISION_ENERGY).all(axis=1)  # False for NaN, inf
         self.momenta[~self.valid] = 0.0
 
 
@@ -98,9 +103,19 @@ def check_applicable(name: str, channel: str) -> MethodSpec:
     return spec
 
 
-def reconstruct(name: str, events: PaddedEvents, **options) -> NeutrinoResult:
-    """Run method ``name`` on ``events``; options are passed to the method."""
+def reconstruct(
+    name: str, events: PaddedEvents, *, inputs_checked: bool = False, **options
+) -> NeutrinoResult:
+    """Run method ``name`` on ``events``; options are passed to the method.
+
+    ``events`` first pass the one physical check every method shares
+    (:func:`nuanalysis.validation.check_events`): unphysical input is an InputError.
+    ``inputs_checked=True`` skips it for events the reader has checked already
+    (:func:`nuanalysis.io.iterate_padded` applies the same rules to the branches).
+    """
     spec = check_applicable(name, events.channel)
+    if not inputs_checked:
+        check_events(events)
     result = spec.function(events, **options)
     if result.momenta.shape[:2] != (len(events), events.n_neutrinos):
         raise RuntimeError(f"method {name!r} returned momenta of shape {result.momenta.shape}")
