@@ -6,6 +6,10 @@
 * valid fraction: events where the method returned a solution;
 * speed: events per second per CPU core, from the runner's timing.
 
+Every figure carries its statistical uncertainty: fractions (valid fraction,
+accuracies) the 68.27 % Wilson score interval, medians and ``width68`` the
+asymptotic standard error of sample quantiles (:mod:`nuanalysis.statistics`).
+
 Quantities (keys of :func:`method_figures`' ``resolution``):
 
 * ``nu_px nu_py nu_pz nu_eta nu_e`` (and ``nubar_*`` in dilepton events): the
@@ -33,6 +37,7 @@ from nuanalysis.errors import InputError
 from nuanalysis.methods.registry import NeutrinoResult
 from nuanalysis.observables import mtt_ptt, reco_observables, truth_observables
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.statistics import binomial_fraction, quantile_error, width68, width68_error
 
 COMPONENTS = ("px", "py", "pz", "eta", "e")
 NEUTRINO_NAMES = ("nu", "nubar")
@@ -40,19 +45,21 @@ MASSES = ("mlnu", "mblnu")
 TOP_QUANTITIES = ("mtt", "ptt")
 
 
-def width68(values: np.ndarray) -> float:
-    """Half of the 16–84 % interquantile range."""
-    low, high = np.percentile(values, [16, 84])
-    return float(0.5 * (high - low))
-
-
 def summarize(differences: np.ndarray) -> dict[str, float]:
-    """``{"median", "width68", "n"}`` of the finite ``differences`` (NaN when there are none)."""
+    """``{"median", "median_err", "width68", "width68_err", "n"}`` of the finite ``differences``
+    (NaN when there are none); errors from :func:`quantile_error`."""
     values = np.asarray(differences, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) == 0:
-        return {"median": float("nan"), "width68": float("nan"), "n": 0}
-    return {"median": float(np.median(values)), "width68": width68(values), "n": len(values)}
+        nan = float("nan")
+        return {"median": nan, "median_err": nan, "width68": nan, "width68_err": nan, "n": 0}
+    return {
+        "median": float(np.median(values)),
+        "median_err": quantile_error(values, 0.5),
+        "width68": width68(values),
+        "width68_err": width68_error(values),
+        "n": len(values),
+    }
 
 
 def neutrino_components(momenta: np.ndarray) -> dict[str, np.ndarray]:
@@ -125,6 +132,7 @@ def method_figures(
     figures: dict[str, object] = {
         "n_events": len(events),
         "valid_fraction": float(valid.mean()) if len(events) else float("nan"),
+        "valid_fraction_err": binomial_fraction(int(valid.sum()), len(events))["err"],
         "events_per_second": (len(events) / seconds) if seconds else None,
         "seconds_per_event": (seconds / len(events)) if seconds and len(events) else None,
     }
@@ -148,6 +156,7 @@ def method_figures(
         resolution["mtt"] = summarize((mtt - true_mtt)[ok])
         resolution["ptt"] = summarize((ptt - true_ptt)[ok])
         figures["top_fraction"] = float(ok.mean()) if len(events) else float("nan")
+        figures["top_fraction_err"] = binomial_fraction(int(ok.sum()), len(events))["err"]
     figures["resolution"] = resolution
     figures["distribution"] = distribution
     return figures
