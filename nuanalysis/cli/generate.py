@@ -46,27 +46,61 @@ from nuanalysis.padded import CHANNELS
     show_default=True,
     help="Parallel generator processes (each with its own seeds).",
 )
-def command(channel: str, n_events: int, out: Path, seed: int, top_mass: float, jobs: int) -> None:
+@click.option(
+    "--resmear",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Detector passes per Pythia event: N > 1 re-uses each event N times with fresh "
+    "smearing and b-tagging, each copy selected on its own (branches source_event, copy_index).",
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
+    channel: str,
+    n_events: int,
+    out: Path,
+    seed: int,
+    top_mass: float,
+    jobs: int,
+    resmear: int,
+) -> None:
     """Generate pp → tt̄ events at 13 TeV and write the selected ones.
 
     Pythia 8 (shower, MPI, hadronisation on; W decays forced to the channel,
     no τ), anti-kt R = 0.4 jets, an ATLAS-like parametric detector (70 % b-tag
     working point), and the channel's selection: semileptonic = 1 lepton,
     ≥ 4 jets, ≥ 2 b-tags; dilepton = 2 opposite-charge leptons, ≥ 2 jets,
-    ≥ 1 b-tag.
+    ≥ 1 b-tag. The file records how it was made (nuanalysis.generation.record).
     """
+    import nuanalysis
+    from nuanalysis.cli.train import command_line
+    from nuanalysis.generation.record import write_generation_record
     from nuanalysis.generation.runner import generate
     from nuanalysis.io import write_ntuple
     from nuanalysis.outputs import atomic_file, check_output
 
     check_output(out, "--out")
-    result = generate(channel, n_events, seed=seed, top_mass=top_mass, jobs=jobs)
+    result = generate(channel, n_events, seed=seed, top_mass=top_mass, jobs=jobs, resmear=resmear)
+    record = {
+        "command": command_line(ctx),
+        "version": nuanalysis.__version__,
+        "channel": channel,
+        "seed": seed,
+        "resmear": resmear,
+        "n_selected": result.n_selected,
+        "n_generated": result.n_generated,
+        "seconds": round(result.seconds, 1),
+        "jobs": result.jobs,
+    }
     with atomic_file(out) as partial:
         write_ntuple(partial, result.columns)
+        write_generation_record(partial, record)
     click.echo(
         f"{channel}: generated {result.n_generated}, passing {result.n_passing}, "
         f"written {result.n_selected} "
-        f"(efficiency {100 * result.efficiency:.1f} %) in {result.seconds:.1f} s with "
+        f"(efficiency {100 * result.efficiency:.1f} %, {resmear} detector pass(es) per "
+        f"event) in {result.seconds:.1f} s with "
         f"{result.jobs} job(s): {result.n_selected / result.seconds:.1f} selected events/s, "
         f"{result.events_per_second_per_core:.1f} per core → {out}"
     )

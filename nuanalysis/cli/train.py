@@ -19,8 +19,8 @@ def checkpoint_path(out: Path) -> Path:
 
 
 def command_line(ctx: click.Context) -> str:
-    """The equivalent ``nuanalysis train ...`` call, every option spelled out (for provenance)."""
-    words = ["nuanalysis", "train"]
+    """The equivalent ``nuanalysis <command> ...`` call, every option spelled out (provenance)."""
+    words = ["nuanalysis", ctx.command.name]
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if value is None or value is False or value == ():
