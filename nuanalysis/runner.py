@@ -37,11 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import uproot
 
-from nuanalysis.errors import InputError
-from nuanalysis.io import expand_paths, iterate_events, to_padded
-from nuanalysis.mapping import as_mapping
+from nuanalysis.errors import ChannelError, InputError
+from nuanalysis.io import NtupleFile, expand_paths
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, get_method, reconstruct
 from nuanalysis.padded import PaddedEvents
 
@@ -87,6 +85,36 @@ def chunk_seed(seed: int, global_start: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(global_start)]).generate_state(1)[0])
 
 
+def _opened_files(
+    paths: str | Path | Sequence[str | Path],
+    chunk_size: int,
+    max_events: int | None,
+    mapping,
+) -> Iterator[tuple[NtupleFile, list[WorkUnit]]]:
+    """Each input file opened once, in order, with its work units; a file stays open
+    while the caller works on it (reads its units), and closes before the next opens."""
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be at least 1, got {chunk_size}")
+    if max_events is not None and max_events < 1:
+        raise InputError(f"max_events must be at least 1, got {max_events}")
+    offset = 0
+    for path in expand_paths(paths):
+        with NtupleFile(path, mapping) as source:
+            n_entries = source.num_entries
+            if max_events is not None:
+                n_entries = min(n_entries, max_events - offset)
+            units = [
+                WorkUnit(
+                    str(path), start, min(start + chunk_size, n_entries), chunk_size, offset + start
+                )
+                for start in range(0, n_entries, chunk_size)
+            ]
+            yield source, units
+        offset += n_entries
+        if max_events is not None and offset >= max_events:
+            break
+
+
 def plan_units(
     paths: str | Path | Sequence[str | Path],
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -94,34 +122,9 @@ def plan_units(
     mapping=None,
 ) -> list[WorkUnit]:
     """Work units over ``paths`` (globs allowed), at most ``max_events`` entries in all;
-    ``mapping`` (a foreign ntuple's branch mapping) names the tree."""
-    if chunk_size < 1:
-        raise InputError(f"chunk_size must be at least 1, got {chunk_size}")
-    if max_events is not None and max_events < 1:
-        raise InputError(f"max_events must be at least 1, got {max_events}")
-    tree = as_mapping(mapping).tree
-    units: list[WorkUnit] = []
-    offset = 0
-    for path in expand_paths(paths):
-        try:
-            with uproot.open(path) as file:
-                names = file.keys(cycle=False)
-                n_entries = file[tree].num_entries if tree in names else None
-        except Exception as error:
-            raise InputError(f"{path}: cannot be read as a ROOT file ({error})") from None
-        if n_entries is None:
-            raise InputError(f"{path}: no tree {tree!r} (the file holds {sorted(names)})")
-        if max_events is not None:
-            n_entries = min(n_entries, max_events - offset)
-        for start in range(0, n_entries, chunk_size):
-            stop = min(start + chunk_size, n_entries)
-            units.append(WorkUnit(str(path), start, stop, chunk_size, offset + start))
-        offset += n_entries
-        if max_events is not None and offset >= max_events:
-            break
-    if not units:
-        raise InputError(f"no events in {paths}")
-    return units
+    ``mapping`` (a foreign ntuple's branch mapping) names the tree and branches,
+    which every file must have (it is refused here, before any work)."""
+    return [u for _, units in _opened_files(paths, chunk_size, max_events, mapping) for u in units]
 
 
 def _limit_threads(threads: int | None) -> None:
@@ -168,35 +171,45 @@ def run_chunk(
     options: dict[str, dict] | None = None,
     seed: int = 0,
 ) -> ChunkResult:
-    """Every method on one unit's events, warmed up once per process and timed."""
+    """Every method on one unit's events (as the reader checked them), warmed up once per
+    process and timed."""
     options = options or {}
     results, seconds = {}, {}
     for name in methods:
         call = _call_options(name, options.get(name, {}), seed, unit)
         if name not in _WARMED:
-            reconstruct(name, events.select(slice(0, WARMUP_EVENTS)), **call)
+            reconstruct(name, events.select(slice(0, WARMUP_EVENTS)), inputs_checked=True, **call)
             _WARMED.add(name)
         started = time.perf_counter()
-        results[name] = reconstruct(name, events, **call)
+        results[name] = reconstruct(name, events, inputs_checked=True, **call)
         seconds[name] = time.perf_counter() - started
     return ChunkResult(unit, events, results, seconds, os.getpid())
 
 
 def _read_units(
-    units: Sequence[WorkUnit], channel: str | None, mapping
+    units: Sequence[WorkUnit], channel: str | None, mapping, source: NtupleFile | None = None
 ) -> Iterator[tuple[WorkUnit, PaddedEvents]]:
-    """The entries of consecutive ``units`` of one file, in one pass over it.
+    """The entries of consecutive ``units`` of one file, each read, checked and padded once.
 
-    Chunks before the first unit are read and skipped (the reader starts at
-    entry 0), so a task costs at most one pass over its file.
+    Reading starts at the first unit's entry; ``source`` is the file if it is open
+    already (else it is opened here). ``channel=None``: detected from the first entry.
     """
-    wanted = {unit.start: unit for unit in units}
-    size = units[0].chunk_size
-    chunks = iterate_events(units[0].path, size, mapping, channel, entry_stop=units[-1].stop)
-    for index, chunk in enumerate(chunks):
-        unit = wanted.get(index * size)
-        if unit is not None:
-            yield unit, to_padded(chunk, channel)
+    with contextlib.nullcontext(source) if source else NtupleFile(units[0].path, mapping) as file:
+        chunks = file.padded(units[0].start, units[-1].stop, units[0].chunk_size, channel)
+        yield from zip(units, chunks, strict=True)
+
+
+def _applicable(methods: Sequence[str], channel: str, first: str | None, unit: WorkUnit) -> str:
+    """``channel``, once the methods are known to apply to it and it is the first unit's."""
+    if first is None:
+        for name in methods:
+            check_applicable(name, channel)
+    elif channel != first:
+        raise ChannelError(
+            f"{unit.path}: entry {unit.start} starts {channel} events, but the input began "
+            f"with {first} events; select one channel first"
+        )
+    return channel
 
 
 def process_units(
@@ -260,17 +273,25 @@ def iter_chunks(
     scheduler: str | None = None,
     progress: bool = False,
 ) -> Iterator[ChunkResult]:
-    """Chunk results in input order, computed here or on dask (``jobs`` > 1 or ``scheduler``)."""
-    units = plan_units(paths, chunk_size, max_events, mapping)
-    if channel is None:
-        channel = next(_read_units(units[:1], None, mapping))[1].channel
-    for name in methods:
-        check_applicable(name, channel)
-    bar = _progress_bar(sum(u.stop - u.start for u in units), progress)
+    """Chunk results in input order, computed here or on dask (``jobs`` > 1 or ``scheduler``).
+
+    Each file is opened once here (its header again by a dask worker reading it),
+    each entry read and checked once; ``channel=None``: the first entry's.
+    """
+    first = channel
+    if channel is not None:
+        for name in methods:
+            check_applicable(name, channel)
+    local = scheduler is None and (jobs is None or jobs <= 1)
+    units = None if local else plan_units(paths, chunk_size, max_events, mapping)
+    bar = _progress_bar(None if local else sum(u.stop - u.start for u in units), progress)
     try:
-        if scheduler is None and (jobs is None or jobs <= 1):
-            for group in _by_file(units):
-                for unit, events in _read_units(group, channel, mapping):
+        if local:  # the total grows as the files open
+            for source, file_units in _opened_files(paths, chunk_size, max_events, mapping):
+                bar.total = (bar.total or 0) + sum(u.stop - u.start for u in file_units)
+                bar.refresh()
+                for unit, events in _read_units(file_units, first, mapping, source):
+                    first = _applicable(methods, events.channel, first, unit)
                     with _threads_limited(threads):
                         result = run_chunk(events, unit, methods, options, seed)
                     bar.update(len(events))
@@ -291,6 +312,7 @@ def iter_chunks(
             )
             for future in futures:
                 for result in future.result():
+                    first = _applicable(methods, result.events.channel, first, result.unit)
                     bar.update(len(result.events))
                     yield result
     finally:

@@ -191,11 +191,25 @@ def _mass_from_energy(energy: ak.Array, pt: ak.Array, eta: ak.Array) -> ak.Array
     return ak.values_astype(np.sqrt(np.maximum(m2, 0.0)), np.float32)
 
 
+@dataclass
+class Chunk:
+    """Checked columns of entries ``offset`` … ``offset + len`` of ``path``, of ``channel``."""
+
+    columns: Columns
+    channel: str
+    path: Path
+    offset: int
+
+    def __len__(self) -> int:
+        return len(self.columns["met"])
+
+
 class NtupleFile:
     """One input file, opened once: its tree and the branches a mapping reads from it.
 
     Use as a context manager; :meth:`columns` interprets entry ranges as
-    schema-named columns (not yet checked: :func:`chunks` checks them).
+    schema-named columns, :meth:`checked` checks them too and :meth:`padded`
+    pads them: each entry of a range read, checked and padded once.
     """
 
     def __init__(self, path: PathLike, mapping: MappingLike = None):
@@ -239,6 +253,33 @@ class NtupleFile:
             for arrays, offset in pieces:
                 yield self._interpret(arrays, offset), offset
 
+    def checked(
+        self,
+        entry_start: int,
+        entry_stop: int,
+        step_size: int | str | None,
+        channel: str | None = None,
+    ) -> Iterator[Chunk]:
+        """Checked chunks of entries ``[entry_start, entry_stop)``; ``channel`` (default:
+        detected from the first entry) is enforced on every entry."""
+        hint = ""
+        if not self.mapping.is_identity:
+            hint = f" (read through {self.mapping.source}: check its scale)"
+        for columns, offset in self.columns(entry_start, entry_stop, step_size):
+            channel = check_columns(columns, self.labels, str(self.path), offset, channel, hint)
+            yield Chunk(columns, channel, self.path, offset)
+
+    def padded(
+        self,
+        entry_start: int,
+        entry_stop: int,
+        step_size: int | str | None,
+        channel: str | None = None,
+    ) -> Iterator[PaddedEvents]:
+        """Like :meth:`checked`, padded (:func:`~nuanalysis.io.padding.pad_columns`)."""
+        for chunk in self.checked(entry_start, entry_stop, step_size, channel):
+            yield pad_columns(chunk.columns, chunk.channel)
+
     def _interpret(self, arrays: dict, offset: int) -> Columns:
         mapping, path = self.mapping, self.path
         columns = {
@@ -268,19 +309,6 @@ class NtupleFile:
         self.close()
 
 
-@dataclass
-class Chunk:
-    """Checked columns of entries ``offset`` … ``offset + len`` of ``path``, of ``channel``."""
-
-    columns: Columns
-    channel: str
-    path: Path
-    offset: int
-
-    def __len__(self) -> int:
-        return len(self.columns["met"])
-
-
 def chunks(
     paths: PathLike | Sequence[PathLike],
     mapping: MappingLike = None,
@@ -291,14 +319,14 @@ def chunks(
 ) -> Iterator[Chunk]:
     """Read and check each entry once: checked chunks over files in order.
 
-    ``entry_start``/``entry_stop`` are entries of the first file / a cap on the
-    total over all files. ``channel`` (default: detected from the first entry)
+    ``entry_start`` is an entry of the first file; ``entry_stop`` the entry to stop
+    before, counting the files' entries in order (a cap on the total when
+    ``entry_start`` is 0). ``channel`` (default: detected from the first entry)
     is enforced on every entry; ``step_size=None`` reads each file at once.
     """
     mapping = as_mapping(mapping)
     if entry_stop is not None and entry_stop < 1:
         raise InputError(f"entry_stop / max_events must be at least 1, got {entry_stop}")
-    hint = "" if mapping.is_identity else f" (read through {mapping.source}: check its scale)"
     remaining = None if entry_stop is None else entry_stop - entry_start
     truth_groups = None
     for path in expand_paths(paths):
@@ -308,9 +336,11 @@ def chunks(
             stop = source.num_entries
             if remaining is not None:
                 stop = min(stop, entry_start + remaining)
-            for columns, offset in source.columns(entry_start, stop, step_size):
-                channel = check_columns(columns, source.labels, str(path), offset, channel, hint)
-                groups = sorted(g for g, names in _OPTIONAL_GROUPS.items() if names[0] in columns)
+            for chunk in source.checked(entry_start, stop, step_size, channel):
+                channel = chunk.channel
+                groups = sorted(
+                    g for g, names in _OPTIONAL_GROUPS.items() if names[0] in chunk.columns
+                )
                 truth = [g for g in groups if g.startswith("truth")]
                 if truth_groups is None:
                     truth_groups = truth
@@ -319,7 +349,6 @@ def chunks(
                         f"{path}: truth content {truth} differs from the earlier files' "
                         f"{truth_groups}; read files with the same branches together"
                     )
-                chunk = Chunk(columns, channel, path, offset)
                 if remaining is not None:
                     remaining -= len(chunk)
                 yield chunk
@@ -406,8 +435,8 @@ def iterate_padded(
 ) -> Iterator[PaddedEvents]:
     """Checked, padded chunks: each entry read, checked and padded once.
 
-    ``entry_start`` is an entry of the first file (a worker starting mid-file);
-    ``entry_stop`` caps the total over all files. Chunks of an int ``step_size``
+    ``entry_start`` is an entry of the first file (a worker starting mid-file),
+    ``entry_stop`` as in :func:`chunks`. Chunks of an int ``step_size``
     start at ``entry_start`` + k·``step_size``.
     """
     for chunk in chunks(paths, mapping, channel, entry_start, entry_stop, step_size):
