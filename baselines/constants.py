@@ -30,6 +30,9 @@ B_MASS = 4.5
 ELECTRON_MASS = 0.000511
 MUON_MASS = 0.10566
 
+SQRT_S = 13000.0
+"""pp centre-of-mass energy of the generated samples (Pythia ``Beams:eCM``), shown on figures."""
+
 MAX_COLLISION_ENERGY = 14000.0
 """Design pp centre-of-mass energy of the LHC (GeV), the physical bound on inputs and outputs.
 

@@ -1,9 +1,18 @@
-"""mplhep-styled figures of method comparisons and χ² assignment (ν-Flows Figs. 6–8, Table 2).
+"""Slide-ready figures of method comparisons, χ² assignment and unfolding (ν-Flows Figs. 6–8,
+Table 2; ν²-Flows unfolding).
 
-Every function takes the arrays it draws plus an output directory, writes one
-PNG and returns its path, so the report (:mod:`nuanalysis.report`) and
-notebooks can use them alike. No backend is forced: matplotlib picks a headless
-one without a display, and a notebook keeps its own.
+Every figure shares one style (:func:`_figure`, :func:`_decorate`, :func:`_save`):
+mplhep's ATLAS style, the label "Simulation", √s = 13 TeV and the sample on
+each panel, axes with units, distributions as densities per unit of x (per GeV)
+with statistical error bars, underflow and overflow drawn as hatched bins
+outside the axis range (never folded into the edges), 2-D histograms with a
+logarithmic colour bar, a legend on every panel above the data. Each public
+function writes ``NAME.png`` (100 dpi) and ``NAME.pdf`` into the output
+directory, and the histograms it drew as ``hist`` objects into ``NAME.root``
+(TH1D / TH2D, readable back with ``uproot.open(path)[key].to_hist()``), so a
+user can restyle them in their own framework; it returns the PNG's path. No
+backend is forced: matplotlib picks a headless one without a display, and a
+notebook keeps its own.
 """
 
 from __future__ import annotations
@@ -11,11 +20,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import hist
 import matplotlib.pyplot as plt
 import mplhep as hep
 import numpy as np
+import uproot
+from matplotlib.colors import LogNorm
 
+from baselines.constants import SQRT_S
 from nuanalysis.metrics import COMPONENTS, NEUTRINO_NAMES, neutrino_components
+from nuanalysis.statistics import SMALL_SAMPLE
 
 LABELS = {
     "truth": "Truth",
@@ -36,16 +50,23 @@ COLORS = {
     "flow-sample": "tab:red",
 }
 AXIS = {
-    "px": (r"$p_x$ [GeV]", (-250, 250)),
-    "py": (r"$p_y$ [GeV]", (-250, 250)),
-    "pz": (r"$p_z$ [GeV]", (-600, 600)),
-    "eta": (r"$\eta$", (-5, 5)),
-    "e": (r"$E$ [GeV]", (0, 800)),
-    "mlnu": (r"$m(\ell\nu)$ [GeV]", (0, 200)),
-    "mblnu": (r"$m(b\ell\nu)$ [GeV]", (50, 350)),
-    "mtt": (r"$m_{t\bar{t}}$ [GeV]", (250, 1250)),
+    "px": (r"$p_x$", "GeV", (-250, 250)),
+    "py": (r"$p_y$", "GeV", (-250, 250)),
+    "pz": (r"$p_z$", "GeV", (-600, 600)),
+    "eta": (r"$\eta$", "", (-5, 5)),
+    "e": (r"$E$", "GeV", (0, 800)),
+    "mlnu": (r"$m(\ell\nu)$", "GeV", (60, 100)),
+    "mblnu": (r"$m(b\ell\nu)$", "GeV", (50, 350)),
+    "mtt": (r"$m_{t\bar{t}}$", "GeV", (250, 1250)),
 }
+"""Per quantity: symbol, unit and the drawn range (values outside go to the flow bins)."""
 BINS = 50
+DPI = 100
+FORMATS = ("png", "pdf")
+NEUTRINO_TITLES = {
+    "dilepton": (r"$\nu$ (from $W^+$)", r"$\bar{\nu}$ (from $W^-$)"),
+    "semileptonic": (r"$\nu$ / $\bar{\nu}$ (leptonic $W$)",),
+}
 
 
 def label(method: str) -> str:
@@ -56,37 +77,128 @@ def color(method: str) -> str | None:
     return COLORS.get(method)
 
 
-def _figure(ncols: int = 1, nrows: int = 1, size: float = 5.0):
+def axis_title(key: str) -> str:
+    """``symbol [unit]`` of a quantity of :data:`AXIS`."""
+    symbol, unit, _ = AXIS[key]
+    return f"{symbol} [{unit}]" if unit else symbol
+
+
+def density_title(key: str) -> str:
+    """``1/N dN/dx [1/unit]``: the y axis of a normalised distribution of ``key``."""
+    symbol, unit, _ = AXIS[key]
+    return r"$1/N\ dN/d$" + symbol + (f" [1/{unit}]" if unit else "")
+
+
+def neutrino_titles(n_neutrinos: int) -> tuple[str, ...]:
+    """Display names of the neutrinos of an event with ``n_neutrinos`` (schema order)."""
+    return NEUTRINO_TITLES["dilepton" if n_neutrinos == 2 else "semileptonic"]
+
+
+def _figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 4.5, **kwargs):
+    """A grid of ``nrows`` × ``ncols`` panels of ``width`` × ``height`` inches, ATLAS style."""
     plt.style.use(hep.style.ATLAS)
-    return plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 0.9), squeeze=False)
+    size = (width * ncols, height * nrows)
+    return plt.subplots(nrows, ncols, figsize=size, squeeze=False, **kwargs)
 
 
-def _save(fig, out_dir: Path, name: str) -> Path:
+def _decorate(ax, sample: str) -> None:
+    """The experiment-style label in the panel's top left: *Simulation*, then √s and the sample
+    (plain text: mplhep's ``exp_label`` lays the figure out several times, seconds per panel)."""
+    energy = f"√s = {SQRT_S / 1000:g} TeV"
+    ax.text(
+        0.04, 0.96, "Simulation", transform=ax.transAxes, ha="left", va="top",
+        fontsize=12, fontstyle="italic", fontweight="bold",
+    )  # fmt: skip
+    ax.text(
+        0.04, 0.89, f"{energy}\n{sample}" if sample else energy, transform=ax.transAxes,
+        ha="left", va="top", fontsize=9,
+    )  # fmt: skip
+
+
+def _legend(ax, entries: int | None = None) -> None:
+    """A legend in the upper right, the y range raised so that it sits above the data."""
+    handles, _ = ax.get_legend_handles_labels()
+    n = len(handles) if entries is None else entries
+    if not n:
+        return
+    if ax.get_yscale() == "linear":
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, low + (high - low) * max(1.5, 1.1 + 0.1 * n))
+    ax.legend(fontsize=9, loc="upper right", frameon=False)
+
+
+def _save(fig, out_dir: Path, name: str, histograms: Mapping[str, hist.Hist] | None = None) -> Path:
+    """Write ``name`` as PNG and PDF (and its ``histograms`` as ``name.root``); the PNG's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    for extension in FORMATS:
+        fig.savefig(out_dir / f"{name}.{extension}", dpi=DPI)
     plt.close(fig)
-    return path
+    if histograms:
+        with uproot.recreate(out_dir / f"{name}.root") as file:
+            for key, histogram in histograms.items():
+                file[key] = histogram
+    return out_dir / f"{name}.png"
 
 
-def _overlay(ax, series: Mapping[str, np.ndarray], key: str, reference: np.ndarray | None):
-    title, edges = AXIS[key]
-    bins = np.linspace(*edges, BINS + 1)
+def histogram(values: np.ndarray, key: str) -> hist.Hist:
+    """The finite ``values`` of quantity ``key`` in :data:`BINS` bins of its range, with
+    underflow and overflow."""
+    _, _, (low, high) = AXIS[key]
+    axis = hist.axis.Regular(BINS, low, high, name=key, label=axis_title(key))
+    h = hist.Hist(axis)
+    values = np.asarray(values, dtype=np.float64)
+    h.fill(values[np.isfinite(values)])
+    return h
+
+
+def _draw_density(ax, h: hist.Hist, **style) -> bool:
+    """``h`` normalised to unit area (flow included) per unit of x, with √N error bars; the
+    underflow and overflow as one hatched bin each outside the range. False if ``h`` is empty."""
+    counts = h.values(flow=True)
+    total = counts.sum()
+    if not total:
+        return False
+    edges = h.axes[0].edges
+    width = edges[1] - edges[0]
+    outer = np.concatenate([[edges[0] - width], edges, [edges[-1] + width]])
+    scale = 1.0 / (total * width)
+    hep.histplot(counts * scale, outer, yerr=np.sqrt(counts) * scale, ax=ax, **style)
+    return True
+
+
+def _mark_flow_bins(ax, h: hist.Hist) -> None:
+    """Grey, labelled bands behind the underflow and overflow bins; x range including them."""
+    edges = h.axes[0].edges
+    width = edges[1] - edges[0]
+    for start, text in ((edges[0] - width, "under-\nflow"), (edges[-1], "over-\nflow")):
+        ax.axvspan(start, start + width, color="0.88", zorder=0, lw=0)
+        ax.text(
+            start + width / 2, 0.02, text, transform=ax.get_xaxis_transform(),
+            ha="center", va="bottom", fontsize=6, rotation=90, color="0.35",
+        )  # fmt: skip
+    ax.set_xlim(edges[0] - width, edges[-1] + width)
+
+
+def _overlay(
+    ax, series: Mapping[str, np.ndarray], key: str, reference: np.ndarray | None, sample: str
+) -> dict[str, hist.Hist]:
+    """Normalised distributions of ``key``, the truth (``reference``) in black; the histograms."""
+    drawn: dict[str, hist.Hist] = {}
     if reference is not None:
-        counts, _ = np.histogram(np.clip(reference, bins[0], bins[-1]), bins)
-        hep.histplot(counts, bins, ax=ax, color="black", label="Truth", density=True)
-    for method, values in series.items():
-        if method == "truth" and reference is not None:
-            continue
-        counts, _ = np.histogram(np.clip(values, bins[0], bins[-1]), bins)
-        if counts.sum():
-            hep.histplot(
-                counts, bins, ax=ax, label=label(method), color=color(method), density=True
-            )
-    ax.set_xlabel(title)
-    ax.set_ylabel("density")
-    ax.set_xlim(bins[0], bins[-1])
+        drawn["truth"] = histogram(reference, key)
+    drawn.update(
+        {m: histogram(v, key) for m, v in series.items() if m != "truth" or reference is None}
+    )
+    for method, h in drawn.items():
+        if not _draw_density(ax, h, label=label(method), color=color(method)):
+            ax.plot([], [], " ", label=f"{label(method)}: no valid event")
+    _mark_flow_bins(ax, next(iter(drawn.values())))
+    ax.set_xlabel(axis_title(key))
+    ax.set_ylabel(density_title(key))
+    _decorate(ax, sample)
+    _legend(ax)
+    return {f"{key}_{method}": h for method, h in drawn.items()}
 
 
 def plot_neutrino_components(
@@ -94,17 +206,31 @@ def plot_neutrino_components(
     valid: Mapping[str, np.ndarray],
     truth: np.ndarray,
     out_dir: str | Path,
+    sample: str = "",
 ) -> list[Path]:
-    """Per neutrino: px, py, pz, η, E of each method (valid events) and the truth (paper Fig. 6)."""
+    """Per neutrino a 2 × 3 grid: px, py, pz, η, E of each method (valid events) against the
+    truth (all events), and a panel naming the neutrino (paper Fig. 6)."""
     paths = []
+    titles = neutrino_titles(truth.shape[1])
     for i in range(truth.shape[1]):
-        fig, axes = _figure(ncols=len(COMPONENTS))
+        fig, axes = _figure(ncols=3, nrows=2)
         true = neutrino_components(truth[:, i])
         reco = {m: neutrino_components(p[valid[m], i]) for m, p in momenta.items()}
-        for ax, component in zip(axes[0], COMPONENTS, strict=True):
-            _overlay(ax, {m: r[component] for m, r in reco.items()}, component, true[component])
-        axes[0, 0].legend(fontsize="x-small")
-        paths.append(_save(fig, Path(out_dir), f"{NEUTRINO_NAMES[i]}_components"))
+        histograms = {}
+        for ax, component in zip(axes.flat, COMPONENTS, strict=False):
+            histograms |= _overlay(
+                ax, {m: r[component] for m, r in reco.items()}, component, true[component], sample
+            )
+        note = axes.flat[-1]
+        note.axis("off")
+        note.text(0.05, 0.6, titles[i], fontsize=28, transform=note.transAxes, va="center")
+        note.text(
+            0.05, 0.35,
+            "Methods: events with a solution.\nTruth: all events.\n"
+            "Grey bands: underflow / overflow.",
+            fontsize=11, transform=note.transAxes, va="top",
+        )  # fmt: skip
+        paths.append(_save(fig, Path(out_dir), f"{NEUTRINO_NAMES[i]}_components", histograms))
     return paths
 
 
@@ -114,37 +240,64 @@ def plot_reco_vs_true(
     truth: np.ndarray,
     out_dir: str | Path,
     component: str = "pz",
+    sample: str = "",
 ) -> Path:
-    """2-D histograms of reconstructed vs true ``component`` of neutrino 0 (paper Fig. 7)."""
+    """2-D histograms of reconstructed vs true ``component`` of neutrino 0, one panel per
+    method, logarithmic colour scale; a method without a valid event gets a panel saying so
+    (paper Fig. 7)."""
     methods = [m for m in momenta if m != "truth"] or list(momenta)
-    fig, axes = _figure(ncols=len(methods))
-    title, edges = AXIS[component]
-    bins = np.linspace(*edges, BINS + 1)
-    for ax, method in zip(axes[0], methods, strict=True):
+    ncols = min(len(methods), 3)
+    nrows = -(-len(methods) // ncols)
+    fig, axes = _figure(ncols=ncols, nrows=nrows, width=5.5, height=5.0)
+    _, _, (low, high) = AXIS[component]
+    title = axis_title(component)
+    neutrino = neutrino_titles(truth.shape[1])[0]
+    histograms = {}
+    for ax, method in zip(axes.flat, methods, strict=False):
         keep = valid[method]
         reco = neutrino_components(momenta[method][keep, 0])[component]
         true = neutrino_components(truth[keep, 0])[component]
-        counts, _, _ = np.histogram2d(true, reco, [bins, bins])
-        hep.hist2dplot(counts, bins, bins, ax=ax, cbar=False, cmin=1)
-        ax.plot(edges, edges, color="grey", lw=1)
+        h = hist.Hist(
+            hist.axis.Regular(BINS, low, high, name="true", label=f"true {title}"),
+            hist.axis.Regular(BINS, low, high, name="reco", label=f"reco {title}"),
+        )
+        h.fill(true, reco)
+        histograms[f"{component}_{method}"] = h
+        inside = h.values().sum()
+        if inside:
+            hep.hist2dplot(h, ax=ax, norm=LogNorm(), cbar=True)
+            ax.plot([low, high], [low, high], color="grey", lw=1)
+            outside = 1 - inside / len(reco)
+            ax.text(
+                0.96, 0.04, f"outside the axes: {100 * outside:.1f} %",
+                transform=ax.transAxes, fontsize=9, ha="right",
+            )  # fmt: skip
+        else:
+            ax.text(0.5, 0.5, "no valid event", ha="center", transform=ax.transAxes)
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
         ax.set_xlabel(f"true {title}")
         ax.set_ylabel(f"reco {title}")
-        ax.set_title(label(method), fontsize="small")
-    return _save(fig, Path(out_dir), f"reco_vs_true_{component}")
+        ax.set_title(f"{label(method)}: {neutrino}", fontsize=12, pad=22)
+        _decorate(ax, sample)
+    for ax in axes.flat[len(methods) :]:
+        ax.axis("off")
+    return _save(fig, Path(out_dir), f"reco_vs_true_{component}", histograms)
 
 
 def plot_distributions(
-    values: Mapping[str, Mapping[str, np.ndarray]], out_dir: str | Path, name: str = "masses"
+    values: Mapping[str, Mapping[str, np.ndarray]],
+    out_dir: str | Path,
+    name: str = "masses",
+    sample: str = "",
 ) -> Path:
-    """Overlaid distributions, one panel per quantity: ``values[quantity][method]`` (paper Fig. 8).
-
-    The ``truth`` entry (truth neutrino, same reco objects) is drawn in black.
-    """
+    """Overlaid normalised distributions, one panel per quantity: ``values[quantity][method]``
+    (paper Fig. 8). The ``truth`` entry (truth neutrino, same reco objects) is drawn in black."""
     fig, axes = _figure(ncols=len(values))
+    histograms = {}
     for ax, (key, series) in zip(axes[0], values.items(), strict=True):
-        _overlay(ax, series, key, series.get("truth"))
-    axes[0, 0].legend(fontsize="x-small")
-    return _save(fig, Path(out_dir), name)
+        histograms |= _overlay(ax, series, key, series.get("truth"), sample)
+    return _save(fig, Path(out_dir), name, histograms)
 
 
 def plot_bars(
@@ -153,19 +306,38 @@ def plot_bars(
     out_dir: str | Path,
     name: str,
     log: bool = False,
+    errors: Mapping[str, float] | None = None,
+    sample: str = "",
 ) -> Path:
-    """One bar per method (failure fractions, events per second)."""
-    fig, axes = _figure()
+    """One bar per method (failure fractions, events per second), with ``errors`` as error
+    bars and each value written on its bar."""
+    fig, axes = _figure(width=6.5, height=5.0)
     ax = axes[0, 0]
     methods = list(values)
-    ax.bar(
-        range(len(methods)), [values[m] for m in methods], color=[color(m) or "C0" for m in methods]
-    )
+    heights = np.array([values[m] if values[m] is not None else np.nan for m in methods], float)
+    yerr = None if errors is None else [errors.get(m, 0.0) for m in methods]
+    bars = ax.bar(
+        range(len(methods)), np.nan_to_num(heights), yerr=yerr, capsize=4,
+        color=[color(m) or "C0" for m in methods],
+    )  # fmt: skip
+    texts = [
+        "—" if not np.isfinite(v) else (f"{v:.3g}" if yerr is None else f"{v:.3f} ± {e:.3f}")
+        for v, e in zip(heights, yerr or [0.0] * len(methods), strict=True)
+    ]
+    ax.bar_label(bars, texts, fontsize=9, padding=3)
     ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
-    return _save(fig, Path(out_dir), name)
+        top = np.nanmax(heights) if np.isfinite(heights).any() else 1.0
+        ax.set_ylim(top=top * 30)
+    else:
+        ax.set_ylim(0, max(np.nanmax(heights + np.asarray(yerr or 0.0)), 1e-3) * 1.4)
+    _decorate(ax, sample)
+    h = hist.Hist(hist.axis.StrCategory(methods, name="method"), storage=hist.storage.Weight())
+    h.view().value = np.nan_to_num(heights)
+    h.view().variance = np.square(yerr) if yerr is not None else 0.0
+    return _save(fig, Path(out_dir), name, {name: h})
 
 
 def plot_accuracy(
@@ -174,83 +346,183 @@ def plot_accuracy(
     ylabel: str,
     out_dir: str | Path,
     name: str,
+    title: str = "",
+    intervals: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    counts: Mapping[str, int] | None = None,
+    sample: str = "",
 ) -> Path:
-    """Assignment accuracy vs jet multiplicity, one line per method (paper Tables 2, 4, 5)."""
-    fig, axes = _figure()
+    """Assignment accuracy per jet multiplicity (the last column: that many or more), one
+    line per method, with the 68 % Wilson intervals as error bars; columns with fewer than
+    :data:`~nuanalysis.statistics.SMALL_SAMPLE` events shaded (paper Tables 2, 4, 5)."""
+    fig, axes = _figure(width=7.0, height=5.5)
     ax = axes[0, 0]
-    x = np.array([int(m) for m in multiplicities])
-    for method, by_n in accuracy.items():
-        values = [by_n.get(m, np.nan) for m in multiplicities]
-        ax.plot(x, values, "o-", label=label(method), color=color(method))
+    x = np.arange(len(multiplicities))
+    histograms = {}
+    shift = 0.06 * (np.arange(len(accuracy)) - (len(accuracy) - 1) / 2)
+    for offset, (method, by_n) in zip(shift, accuracy.items(), strict=True):
+        values = np.array([_finite(by_n.get(m)) for m in multiplicities])
+        low_high = np.array(
+            [
+                (intervals or {}).get(method, {}).get(m) or (v, v)
+                for m, v in zip(multiplicities, values, strict=True)
+            ],
+            dtype=float,
+        )
+        yerr = np.abs(np.stack([values - low_high[:, 0], low_high[:, 1] - values]))
+        ax.errorbar(
+            x + offset, values, np.nan_to_num(yerr), fmt="o-", capsize=3,
+            label=label(method), color=color(method),
+        )  # fmt: skip
+        h = hist.Hist(hist.axis.Integer(0, len(x), name="jets"), storage=hist.storage.Weight())
+        h.view().value = np.nan_to_num(values)
+        h.view().variance = np.nan_to_num(np.square(yerr.mean(axis=0)))
+        histograms[f"{name}_{method}"] = h
+    ticks = [(m if i < len(multiplicities) - 1 else f"≥{m}") for i, m in enumerate(multiplicities)]
+    if counts is not None:
+        ticks = [f"{t}\n{counts.get(m, 0)} ev." for t, m in zip(ticks, multiplicities, strict=True)]
+        for i, m in enumerate(multiplicities):
+            if counts.get(m, 0) < SMALL_SAMPLE:
+                ax.axvspan(i - 0.5, i + 0.5, color="0.9", zorder=0, lw=0)
+                ax.text(i, 0.03, f"< {SMALL_SAMPLE}\nevents", ha="center", fontsize=8, color="0.3")
+    ax.set_xticks(x, ticks)
+    ax.set_xlim(-0.5, len(x) - 0.5)
     ax.set_xlabel("number of jets")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
-    ax.legend(fontsize="x-small")
-    return _save(fig, Path(out_dir), name)
+    if title:
+        ax.set_title(title, fontsize=13, pad=22)
+    _decorate(ax, sample)
+    ax.set_ylim(0, 1.0 + 0.08 * (len(accuracy) + 1))
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(fontsize=9, loc="upper right", frameon=False, ncols=2)
+    return _save(fig, Path(out_dir), name, histograms)
 
 
-def plot_study(study, out_dir: str | Path) -> list[Path]:
-    """Response matrices, unfolded vs truth and uncertainty ratios as PNGs (mplhep ATLAS style)."""
-    from nuanalysis.unfold_study import REFERENCE
+def _finite(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _block_ticks(ax, mtt_edges: Sequence[float], ptt_edges: Sequence[float], axis: str) -> None:
+    """Flat (m_tt-major) bin ticks labelled with their pT_t range, m_tt blocks separated by lines
+    and labelled with their m_tt range, all in GeV."""
+    n_ptt = len(ptt_edges) - 1
+    n = (len(mtt_edges) - 1) * n_ptt
+    labels = [f"{ptt_edges[j]:g}–{ptt_edges[j + 1]:g}" for j in range(n_ptt)] * (n // n_ptt)
+    set_ticks = ax.set_xticks if axis == "x" else ax.set_yticks
+    set_ticks(np.arange(n), labels, fontsize=7, rotation=90 if axis == "x" else 0)
+    for i in range(1, len(mtt_edges) - 1):
+        line = ax.axvline if axis == "x" else ax.axhline
+        line(i * n_ptt - 0.5, color="white", lw=1.5)
+    for i in range(len(mtt_edges) - 1):
+        text = f"{mtt_edges[i]:g}–{mtt_edges[i + 1]:g}"
+        centre = i * n_ptt + (n_ptt - 1) / 2
+        if axis == "x":
+            ax.text(centre, 1.01, text, transform=ax.get_xaxis_transform(), ha="center", fontsize=8)
+        else:
+            ax.text(1.01, centre, text, transform=ax.get_yaxis_transform(), va="center",
+                    fontsize=8, rotation=90)  # fmt: skip
+
+
+def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
+    """Unfolding figures of a :class:`~nuanalysis.unfold_study.UnfoldStudy`: per method its
+    response (migration probabilities, bins labelled in GeV) and the unfolded spectrum per
+    pT_t bin in events / GeV against the truth, with the D'Agostini cross-check; then the
+    relative uncertainties and their ratio to the truth-ν result, per pT_t bin vs m_tt."""
+    from nuanalysis.unfold_study import BAYES_ITERATIONS, REFERENCE
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
-    labels = study.bin_labels()
-    n = len(labels)
-    with plt.style.context(hep.style.ATLAS):
-        for name, m in study.methods.items():
-            fig, ax = plt.subplots(figsize=(9, 8))
-            image = ax.imshow(m.response.migration, origin="lower", cmap="viridis", vmin=0, vmax=1)
-            fig.colorbar(image, ax=ax, label="P(reco bin | truth bin)")
-            ax.set_xlabel("truth bin (m_tt-major)")
-            ax.set_ylabel("reco bin (m_tt-major)")
-            ax.set_title(
-                f"{name}: response, efficiency {m.response.efficiency.mean():.2f}", fontsize=14
-            )
-            written.append(_save(fig, out, f"response_{name}"))
-
-            n_ptt = len(study.ptt_edges) - 1
-            fig, axes = plt.subplots(1, n_ptt, figsize=(6 * n_ptt, 5.5), sharey=False)
-            unfolded = m.response.reshape(m.svd.unfolded)
-            sigma = m.response.reshape(m.svd.uncertainty)
-            truth = m.response.reshape(m.truth)
-            centres = 0.5 * (np.asarray(study.mtt_edges[1:]) + np.asarray(study.mtt_edges[:-1]))
-            for j, ax in enumerate(np.atleast_1d(axes)):
-                ax.stairs(truth[:, j], study.mtt_edges, label="truth (odd entries)", color="black")
-                ax.errorbar(
-                    centres,
-                    unfolded[:, j],
-                    sigma[:, j],
-                    fmt="o",
-                    label=f"{name} SVD k={m.svd.regularisation}",
-                )
-                ax.errorbar(
-                    centres, m.response.reshape(m.bayes.unfolded)[:, j], fmt="x", label="D'Agostini"
-                )
-                ax.set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
-                ax.set_title(
-                    f"$p_T^t$ in [{study.ptt_edges[j]:g}, {study.ptt_edges[j + 1]:g}) GeV",
-                    fontsize=14,
-                )
-            np.atleast_1d(axes)[0].set_ylabel("events")
-            np.atleast_1d(axes)[0].legend(fontsize=11)
-            written.append(_save(fig, out, f"unfolded_{name}"))
-
-        fig, (top, bottom) = plt.subplots(
-            2, 1, figsize=(11, 9), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    mtt_edges = np.asarray(study.mtt_edges, dtype=float)
+    n_ptt = len(study.ptt_edges) - 1
+    widths = np.diff(mtt_edges)[:, None]
+    pt_titles = [
+        f"$p_T^t$ {study.ptt_edges[j]:g}–{study.ptt_edges[j + 1]:g} GeV" for j in range(n_ptt)
+    ]
+    for name, m in study.methods.items():
+        fig, axes = _figure(width=8.5, height=7.5)
+        ax = axes[0, 0]
+        image = ax.imshow(m.response.migration, origin="lower", cmap="viridis", vmin=0, vmax=1)
+        fig.colorbar(image, ax=ax, label="P(reco bin | truth bin)")
+        _block_ticks(ax, study.mtt_edges, study.ptt_edges, "x")
+        _block_ticks(ax, study.mtt_edges, study.ptt_edges, "y")
+        ax.set_xlabel(r"truth $p_T^t$ [GeV] in $m_{t\bar{t}}$ blocks [GeV] (top)")
+        ax.set_ylabel(r"reco $p_T^t$ [GeV] in $m_{t\bar{t}}$ blocks [GeV] (right)")
+        ax.set_title(
+            f"{label(name)}: response, mean efficiency {m.response.efficiency.mean():.2f}",
+            fontsize=12, pad=30,
+        )  # fmt: skip
+        written.append(
+            _save(fig, out, f"response_{name}", {"migration": _migration_hist(m.response)})
         )
-        edges = np.arange(n + 1)
-        for name, m in study.methods.items():
-            style = {"label": label(name), "color": color(name)}
-            top.stairs(100 * m.rel_uncertainty, edges, **style)
-            if m.ratio_to_truth is not None and name != REFERENCE:
-                bottom.stairs(m.ratio_to_truth, edges, **style)
-        top.set_ylabel("relative uncertainty [%]")
-        top.legend(fontsize=12)
-        bottom.axhline(1.0, color="black", lw=1)
-        bottom.set_ylabel("ratio to truth ν")
-        bottom.set_xlabel(f"bin (m_tt-major, {len(study.ptt_edges) - 1} p_T bins per m_tt bin)")
-        top.set_title(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=14)
-        written.append(_save(fig, out, "uncertainty_ratios"))
+
+        fig, axes = _figure(ncols=n_ptt, width=5.5, height=5.0)
+        unfolded = m.response.reshape(m.svd.unfolded) / widths
+        sigma = m.response.reshape(m.svd.uncertainty) / widths
+        truth = m.response.reshape(m.truth) / widths
+        bayes = m.response.reshape(m.bayes.unfolded) / widths
+        bayes_sigma = m.response.reshape(m.bayes.uncertainty) / widths
+        centres = 0.5 * (mtt_edges[1:] + mtt_edges[:-1])
+        for j, ax in enumerate(axes[0]):
+            ax.stairs(truth[:, j], mtt_edges, label="truth (odd entries)", color="black")
+            ax.errorbar(
+                centres - 0.05 * widths[:, 0], unfolded[:, j], sigma[:, j], fmt="o",
+                color=color(name), label=f"SVD, k = {m.svd.regularisation}",
+            )  # fmt: skip
+            ax.errorbar(
+                centres + 0.05 * widths[:, 0], bayes[:, j], bayes_sigma[:, j], fmt="x",
+                color="grey", label=f"D'Agostini cross-check ({BAYES_ITERATIONS} it.)",
+            )  # fmt: skip
+            ax.set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
+            ax.set_ylabel("events / GeV")
+            ax.set_title(f"{label(name)}, {pt_titles[j]}", fontsize=12, pad=22)
+            _decorate(ax, sample)
+            _legend(ax)
+        histograms = {
+            "truth": m.response.to_hist(m.truth),
+            "svd": m.response.to_hist(m.svd.unfolded, np.square(m.svd.uncertainty)),
+            "dagostini": m.response.to_hist(m.bayes.unfolded, np.square(m.bayes.uncertainty)),
+        }
+        written.append(_save(fig, out, f"unfolded_{name}", histograms))
+
+    ratios = {
+        name: m.ratio_to_truth
+        for name, m in study.methods.items()
+        if m.ratio_to_truth is not None and name != REFERENCE
+    }
+    nrows = 2 if ratios else 1
+    fig, axes = _figure(ncols=n_ptt, nrows=nrows, width=5.5, height=4.5, sharex="col")
+    histograms = {}
+    for name, m in study.methods.items():
+        style = {"label": label(name), "color": color(name)}
+        relative = m.response.reshape(100 * m.rel_uncertainty)
+        histograms[f"rel_uncertainty_{name}"] = m.response.to_hist(100 * m.rel_uncertainty)
+        for j in range(n_ptt):
+            axes[0, j].stairs(relative[:, j], mtt_edges, **style)
+        if name in ratios:
+            histograms[f"ratio_to_truth_{name}"] = m.response.to_hist(ratios[name])
+            for j in range(n_ptt):
+                axes[1, j].stairs(m.response.reshape(ratios[name])[:, j], mtt_edges, **style)
+    for j in range(n_ptt):
+        axes[0, j].set_title(pt_titles[j], fontsize=12, pad=22)
+        axes[0, j].set_ylabel("relative uncertainty [%]")
+        _decorate(axes[0, j], sample)
+        _legend(axes[0, j])
+        axes[-1, j].set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
+        if ratios:
+            axes[1, j].axhline(1.0, color="black", lw=1)
+            axes[1, j].set_ylabel(r"ratio to truth $\nu$")
+            _legend(axes[1, j])
+    fig.suptitle(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=13)
+    written.append(_save(fig, out, "uncertainty_ratios", histograms))
     return written
+
+
+def _migration_hist(response) -> hist.Hist:
+    """The migration matrix over flat (m_tt-major) truth and reco bin indices."""
+    n = response.migration.shape[0]
+    h = hist.Hist(
+        hist.axis.Integer(0, n, name="truth", label="truth bin (m_tt-major)"),
+        hist.axis.Integer(0, n, name="reco", label="reco bin (m_tt-major)"),
+    )
+    h.view()[...] = np.asarray(response.migration).T
+    return h

@@ -1,8 +1,10 @@
 """A report folder: ``report.md`` and ``index.html`` embedding the figures written beside them.
 
-A report is a title and a list of :class:`Section` s, each with optional text,
-tables (header + rows of strings) and PNG figures; both pages show the same
-content, the HTML one self-contained apart from the PNGs next to it.
+A report is a title and a list of :class:`Section` s, each with optional text
+(paragraphs separated by blank lines), tables (header + rows of strings) and
+:class:`Figure` s (a PNG and its caption, shown under it, with links to the PDF
+and ROOT files of the same name when they exist); both pages show the same
+content, the HTML one self-contained apart from the files next to it.
 """
 
 from __future__ import annotations
@@ -43,18 +45,44 @@ class Table:
 
 
 @dataclass
+class Figure:
+    """A figure's PNG and the caption printed under it."""
+
+    path: Path
+    caption: str = ""
+
+
+@dataclass
 class Section:
     heading: str
     text: str = ""
     tables: list[Table] = field(default_factory=list)
-    figures: list[Path] = field(default_factory=list)
+    figures: list[Figure | Path] = field(default_factory=list)
 
 
 _STYLE = (
-    "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}"
+    "body{font-family:sans-serif;max-width:1500px;margin:auto;padding:1em;line-height:1.4}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
-    "text-align:right}th{background:#eee}img{max-width:100%;margin:0.5em 0}"
+    "text-align:right}th{background:#eee}td:first-child{text-align:left}"
+    "figure{display:inline-block;vertical-align:top;margin:0.5em 1em 1.5em 0;max-width:100%}"
+    "figure img{max-width:100%;min-width:min(600px,100%);border:1px solid #ddd}"
+    "figcaption{font-size:0.95em;color:#333;max-width:60em}"
 )
+
+
+def _figure_html(figure: Figure, name: str, out_dir: Path) -> str:
+    """``<figure>`` with the image, its caption and links to the PDF / ROOT siblings."""
+    links = [
+        f'<a href="{html.escape(Path(name).with_suffix(s).as_posix())}">{s[1:].upper()}</a>'
+        for s in (".pdf", ".root")
+        if (out_dir / Path(name).with_suffix(s)).is_file()
+    ]
+    caption = html.escape(figure.caption) + (" (" + ", ".join(links) + ")" if links else "")
+    alt = html.escape(figure.caption or Path(name).stem)
+    return (
+        f'<figure><img src="{html.escape(name)}" alt="{alt}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def write_report(out_dir: str | Path, title: str, sections: list[Section]) -> tuple[Path, Path]:
@@ -66,16 +94,22 @@ def write_report(out_dir: str | Path, title: str, sections: list[Section]) -> tu
     for section in sections:
         md += [f"## {section.heading}", ""]
         body.append(f"<h2>{html.escape(section.heading)}</h2>")
-        if section.text:
-            md += [section.text, ""]
-            body.append(f"<p>{html.escape(section.text)}</p>")
+        for paragraph in filter(None, section.text.split("\n\n")):
+            md += [paragraph, ""]
+            body.append(f"<p>{html.escape(paragraph)}</p>")
         for table in section.tables:
             md += [table.markdown(), ""]
             body.append(table.html())
         for figure in section.figures:
-            name = Path(os.path.relpath(figure, out_dir)).as_posix()
-            md += [f"![{Path(figure).stem}]({name})", ""]
-            body.append(f'<img src="{html.escape(name)}" alt="{Path(figure).stem}">')
+            figure = figure if isinstance(figure, Figure) else Figure(Path(figure))
+            name = Path(os.path.relpath(figure.path, out_dir)).as_posix()
+            md += [
+                f"![{Path(name).stem}]({name})",
+                "",
+                f"*{figure.caption}*" if figure.caption else "",
+                "",
+            ]
+            body.append(_figure_html(figure, name, out_dir))
     md_path = out_dir / "report.md"
     md_path.write_text("\n".join(md))
     html_path = out_dir / "index.html"

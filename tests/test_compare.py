@@ -20,6 +20,7 @@ from nuanalysis.padded import CHANNELS, PaddedEvents
 
 SMEARED = "_test-smeared"
 SEMILEPTONIC_ONLY = "_test-semileptonic-only"
+NEVER = "_test-never"
 
 
 def smeared(events: PaddedEvents) -> NeutrinoResult:
@@ -34,6 +35,11 @@ def semileptonic_only(events: PaddedEvents) -> NeutrinoResult:
     return NeutrinoResult(events.truth_nu.copy(), np.ones(len(events), bool))
 
 
+def never(events: PaddedEvents) -> NeutrinoResult:
+    """A method that finds no solution in any event."""
+    return NeutrinoResult(np.zeros_like(events.truth_nu), np.zeros(len(events), bool))
+
+
 @pytest.fixture(autouse=True)
 def test_methods(monkeypatch):
     """Register the two stand-in methods for the duration of each test only."""
@@ -41,6 +47,7 @@ def test_methods(monkeypatch):
     for name, channels, function in [
         (SMEARED, CHANNELS, smeared),
         (SEMILEPTONIC_ONLY, ("semileptonic",), semileptonic_only),
+        (NEVER, CHANNELS, never),
     ]:
         spec = MethodSpec(name, channels, function, description="test stand-in")
         monkeypatch.setitem(registry._REGISTRY, name, spec)
@@ -208,3 +215,65 @@ def test_method_options_from_the_command_line():
         method_options(methods, (), ("flow.seed=3",))
     with pytest.raises(click.BadParameter, match=r"METHOD\.KEY=VALUE"):
         method_options(methods, (), ("nw-preset-grid",))
+
+
+def referenced_files(page: str) -> list[str]:
+    """Every ``src`` and ``href`` of an HTML page."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.extend(value for key, value in attrs if key in ("src", "href") and value)
+
+    Links().feed(page)
+    return found
+
+
+def test_compare_reports_a_method_without_any_solution(synthetic_ntuple, tmp_path):
+    """A 0 %-valid method is reported as such (valid fraction 0 with a non-zero error, no
+    resolution), the other methods' figures are drawn, the JSON is written, and the report
+    references only files that exist: every figure with a caption, a PDF and a ROOT file
+    whose histograms hold every event (under- and overflow included)."""
+    import uproot
+
+    path = synthetic_ntuple("dilepton", 300, met_resolution=15.0, seed=3)
+    out_json, out_dir = tmp_path / "c.json", tmp_path / "report"
+    args = ["--methods", f"truth,{SMEARED},{NEVER}", "--input", str(path)]
+    result = CliRunner().invoke(
+        compare, [*args, "--json", str(out_json), "--out", str(out_dir)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out_json.read_text())
+    failed = summary["methods"][NEVER]
+    assert failed["valid_fraction"] == 0.0 and 0.0 < failed["valid_fraction_err"] < 0.01
+    assert failed["resolution"]["nu_pz"] == {
+        "median": None, "median_err": None, "width68": None, "width68_err": None, "n": 0
+    }  # fmt: skip
+    smeared_pz = summary["methods"][SMEARED]["resolution"]["nu_pz"]
+    assert 0.0 < smeared_pz["median_err"] < smeared_pz["width68"]
+
+    provenance = summary["provenance"]
+    assert provenance["inputs"] == [str(path)] and summary["input"] == str(path)
+    assert provenance["chunk_size"] == 5000 and provenance["seed"] == 0
+    assert provenance["methods"] == ["truth", SMEARED, NEVER] and provenance["models"] == {}
+    assert provenance["hardware"]["logical_cores"] >= 1 and provenance["version"]
+
+    page = (out_dir / "index.html").read_text()
+    links = referenced_files(page)
+    assert links and all((out_dir / link).is_file() for link in links), links
+    images = [link for link in links if link.endswith(".png")]
+    assert {"nu_components.png", "nubar_components.png", "reco_vs_true_pz.png"} <= set(images)
+    assert page.count("<figcaption>") == len(images)
+    for image in images:
+        assert f"{image[:-4]}.pdf" in links and f"{image[:-4]}.root" in links
+    assert "Provenance" in page and "[GeV]" in page and "not zero for m_tt" in page
+
+    with uproot.open(out_dir / "nu_components.root") as histograms:
+        truth_pz = histograms["pz_truth"].to_hist()
+        assert truth_pz.values(flow=True).sum() == 300
+        assert histograms[f"pz_{SMEARED}"].to_hist().values(flow=True).sum() == (
+            round(300 * summary["methods"][SMEARED]["valid_fraction"])
+        )
+        assert histograms[f"pz_{NEVER}"].to_hist().values(flow=True).sum() == 0

@@ -33,7 +33,11 @@ from nuanalysis.outputs import atomic_folder, check_outputs, write_json
     help="directory for the figures (none written without it)",
 )
 @click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="write the figures"
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the numbers (with provenance) as JSON",
 )
 @click.option(
     "--k",
@@ -74,6 +78,7 @@ def command(
     result; bins are m_tt-major (index = i_mtt * 3 + i_ptt). The truth
     method is always run as the reference.
     """
+    from nuanalysis.provenance import display_path, provenance
     from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
     from unfolding import UnfoldingError
 
@@ -103,11 +108,14 @@ def command(
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
     click.echo(format_table(study))
+    shown = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} files"
     if out_dir is not None:
         with atomic_folder(out_dir) as folder:
-            figures = plot_study(study, folder)
+            figures = plot_study(study, folder, sample=rf"dilepton $t\bar{{t}}$, {shown}")
         for path in figures:
             click.echo(f"wrote {Path(out_dir) / path.relative_to(folder)}")
     if json_path is not None:
-        write_json(json_path, study.to_json(", ".join(paths)))
+        summary = study.to_json(", ".join(display_path(path) for path in paths))
+        summary["provenance"] = provenance(request, "unfold", run.events.channel, names)
+        write_json(json_path, summary)
         click.echo(f"wrote {json_path}")
