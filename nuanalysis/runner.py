@@ -2,14 +2,13 @@
 
 The input (one or many files, read in the order given) is cut into work units
 of ``chunk_size`` entries on a *global* grid: unit k of a file starting at
-global entry G covers global entries G + k·chunk_size … The random seed of a
-unit derives from the base seed and its first global entry
-(:func:`chunk_seed`), so a stochastic method (``flow``, ``flow-sample``)
-draws the same numbers whether the units run in this process or on any
-dask worker, in any order: the outputs are identical. (Changing
-``chunk_size`` changes the seeds, hence the flow samples.) Methods taking
-``first_event_index`` (``nw``: counter-based random numbers per event) get
-the unit's first global entry and do not depend on the chunking at all.
+global entry G covers global entries G + k·chunk_size … Stochastic methods
+(``flow``, ``flow-sample``, ``nw``) take ``first_event_index``: they get the
+base seed and the unit's first global entry and draw counter-based random
+numbers per event from (seed, global entry), so ``chunk_size``, ``jobs`` and
+the scheduler never change a result. A method taking ``seed`` but not
+``first_event_index`` gets a per-unit seed (:func:`chunk_seed`), the same
+wherever and in whatever order the units run.
 
 Timing (DESIGN.md, speed): each method is first warmed up on a few events of
 the first unit a process sees (numba compilation, model loading are not
@@ -153,14 +152,16 @@ def _threads_limited(threads: int | None) -> Iterator[None]:
 
 
 def _call_options(name: str, options: dict, seed: int, unit: WorkUnit) -> dict:
-    """``options`` plus, where the method takes them, the unit's ``seed`` and
-    ``first_event_index`` (its first global entry: NW seeds each event by its index)."""
+    """``options`` plus, where the method takes them, ``first_event_index`` (the unit's
+    first global entry) and ``seed``: the base seed for a method seeding each event by
+    its global entry, else the unit's :func:`chunk_seed`."""
     parameters = inspect.signature(get_method(name).function).parameters
     call = dict(options)
-    if "seed" in parameters:
-        call["seed"] = chunk_seed(seed, unit.global_start)
-    if "first_event_index" in parameters:
+    per_event = "first_event_index" in parameters
+    if per_event:
         call["first_event_index"] = unit.global_start
+    if "seed" in parameters:
+        call["seed"] = seed if per_event else chunk_seed(seed, unit.global_start)
     return call
 
 

@@ -2,42 +2,49 @@
 
 ν-Flows(mode) draws 256 neutrino solutions per event and keeps the one with
 the highest log-probability under the flow; ν-Flows(sample) keeps a single
-draw (paper §4). The event context is encoded once per event and repeated
-for all of its samples; events are processed in batches.
+draw (paper §4). Every draw is ``x = f⁻¹(z | event)`` for latent noise ``z``
+that is a pure function of (seed, global event index, draw)
+(:func:`~nuanalysis.flows.noise.event_noise`), so results never depend on
+how the events are cut into chunks or batches. The event is encoded once and
+its context repeated for its draws; events are processed in batches.
+
+Estimators of the most probable solution (``estimator``):
+
+* ``"draws"`` (default): the most probable of ``n_samples`` draws (256, paper §4);
+* ``"latent"``: the image of the latent mode, ``f⁻¹(0 | event)`` — one flow
+  pass, ~100× faster, but not the density's mode: on held-out samples its
+  m(ℓν) width68 is ~50 % wider than the 256-draw mode's
+  (``benchmarks/flows.py``), so it is not the default.
+
+``backend`` (``"torch"`` or ``"onnx"``) picks the runner
+(:mod:`nuanalysis.flows.runtime`); a ``.onnx`` model path implies ``"onnx"``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from nuanalysis.errors import OptionError
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import event_features, momenta_from_targets
-from nuanalysis.flows.model_io import resolve_model
+from nuanalysis.flows.noise import event_noise
+from nuanalysis.flows.runtime import model_runner
 from nuanalysis.padded import PaddedEvents
 
 MODE_SAMPLES = 256
 """Samples per event of ν-Flows(mode) (paper §4)."""
 
-MAX_ROWS = 65536
-"""Flow evaluations per batch (events × samples), bounding memory."""
+ESTIMATORS = ("draws", "latent")
+"""How ``flow_mode`` finds the most probable solution (module docstring)."""
+
+MAX_ROWS = 16384
+"""Flow evaluations per batch (events × samples), bounding memory; larger batches
+were no faster on CPU (``benchmarks/flows.py``)."""
 
 ModelLike = EventModel | str | Path | None
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Make torch's global RNG reproducible inside the block without disturbing the caller's."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def _batches(n_events: int, rows_per_event: int) -> Iterator[slice]:
@@ -46,27 +53,43 @@ def _batches(n_events: int, rows_per_event: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n_events))
 
 
-@torch.no_grad()
 def _draw(
-    events: PaddedEvents, n_samples: int, model: ModelLike, seed: int | None
+    events: PaddedEvents,
+    n_samples: int,
+    model: ModelLike,
+    seed: int,
+    first_event_index: int,
+    backend: str,
+    latent_mode: bool = False,
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """Per batch of events: (slice, (b, S, n_nu, 3) momenta, (b, S) log-probs)."""
+    """Per batch of events: (slice, (b, S, n_nu, 3) momenta, (b, S) log-probs).
+
+    ``latent_mode``: zero noise (one draw, the latent mode's image) instead of seeded noise.
+    """
     if n_samples < 1:
-        raise ValueError(f"n_samples must be positive, got {n_samples}")
-    flow = resolve_model(model, events.channel, "flow")
+        raise OptionError(f"n_samples must be positive, got {n_samples}")
+    if first_event_index < 0:
+        raise OptionError(f"first_event_index must be non-negative, got {first_event_index}")
+    runner = model_runner(model, events.channel, "flow", backend)
     features = event_features(events)
-    with _seeded(seed):
-        for part in _batches(len(events), n_samples):
-            drawn, log_prob = flow.sample(features.select(part).to_torch(flow.device), n_samples)
-            momenta = momenta_from_targets(drawn.double().cpu().numpy(), flow.n_neutrinos)
-            yield part, momenta, log_prob.double().cpu().numpy()
+    for part in _batches(len(events), n_samples):
+        n = part.stop - part.start
+        shape = (n, n_samples, runner.n_targets)
+        if latent_mode:
+            noise = np.zeros(shape, dtype=np.float32)
+        else:
+            noise = event_noise(seed, first_event_index + part.start, *shape)
+        drawn, log_prob = runner.sample_from_noise(features.select(part), noise)
+        yield part, momenta_from_targets(drawn, runner.n_neutrinos), log_prob.astype(np.float64)
 
 
 def sample_posterior(
     events: PaddedEvents,
     n_samples: int = MODE_SAMPLES,
     model: ModelLike = None,
-    seed: int | None = None,
+    seed: int = 0,
+    first_event_index: int = 0,
+    backend: str = "torch",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_samples`` neutrino solutions per event from the flow.
 
@@ -74,38 +97,52 @@ def sample_posterior(
     (px, py, pz) in GeV, pz = pT sinh η, and ``log_prob`` of shape
     ``(n_events, n_samples)``: the flow's log-density of each sample in its
     own coordinates (px, py, η) per neutrino, in GeV⁻²-per-neutrino units.
-    ``model`` is a path, a loaded model, or None for the package's pretrained
-    model of the events' channel.
+    ``model`` is a path (``.pt`` or ``.onnx``), a loaded model, or None for the
+    package's pretrained model of the events' channel. Event i's draws depend
+    only on ``seed`` and its global index ``first_event_index + i``.
     """
     samples = np.zeros((len(events), n_samples, events.n_neutrinos, 3))
     log_prob = np.zeros((len(events), n_samples))
-    for part, momenta, logp in _draw(events, n_samples, model, seed):
+    for part, momenta, logp in _draw(events, n_samples, model, seed, first_event_index, backend):
         samples[part], log_prob[part] = momenta, logp
     return samples, log_prob
 
 
 def flow_mode(
-    events: PaddedEvents, model: ModelLike = None, n_samples: int = MODE_SAMPLES, seed=None
+    events: PaddedEvents,
+    model: ModelLike = None,
+    n_samples: int = MODE_SAMPLES,
+    seed: int = 0,
+    first_event_index: int = 0,
+    estimator: str = "draws",
+    backend: str = "torch",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ν-Flows(mode): (n, n_nu, 3) most probable of ``n_samples`` draws and its (n,) log-prob.
+    """ν-Flows(mode): (n, n_nu, 3) most probable solution and its (n,) log-prob.
 
-    Only the best draw of each event is kept, so memory does not grow with ``n_samples``.
+    ``estimator`` (module docstring): ``"draws"`` keeps the best of
+    ``n_samples`` draws (only the best is kept, so memory does not grow with
+    ``n_samples``); ``"latent"`` ignores ``n_samples`` and ``seed``.
     """
+    if estimator not in ESTIMATORS:
+        raise OptionError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    latent = estimator == "latent"
+    draws = 1 if latent else n_samples
     best = np.zeros((len(events), events.n_neutrinos, 3))
     best_log_prob = np.zeros(len(events))
-    for part, momenta, logp in _draw(events, n_samples, model, seed):
+    for part, momenta, logp in _draw(
+        events, draws, model, seed, first_event_index, backend, latent_mode=latent
+    ):
         index = np.argmax(logp, axis=1)
         rows = np.arange(len(index))
         best[part], best_log_prob[part] = momenta[rows, index], logp[rows, index]
     return best, best_log_prob
 
 
-@torch.no_grad()
-def regress(events: PaddedEvents, model: ModelLike = None) -> np.ndarray:
+def regress(events: PaddedEvents, model: ModelLike = None, backend: str = "torch") -> np.ndarray:
     """ν-FF: (n, n_nu, 3) predicted (px, py, pz)."""
-    network = resolve_model(model, events.channel, "ff")
+    runner = model_runner(model, events.channel, "ff", backend)
     features = event_features(events)
-    out = np.zeros((len(events), network.n_targets), dtype=np.float64)
+    out = np.zeros((len(events), runner.n_targets), dtype=np.float64)
     for part in _batches(len(events), 1):
-        out[part] = network.predict(features.select(part).to_torch(network.device)).double().numpy()
-    return momenta_from_targets(out, network.n_neutrinos)
+        out[part] = runner.predict(features.select(part))
+    return momenta_from_targets(out, runner.n_neutrinos)

@@ -87,7 +87,7 @@ class TransformerEncoderNet(nn.Module):
         )
 
     def forward(self, features: EventFeatures) -> torch.Tensor:
-        n = len(features.met)
+        n = features.met.shape[0]  # not len(): an ONNX trace keeps shape[0] symbolic
         objects = torch.cat(
             [
                 self.embed_met(features.met)[:, None],

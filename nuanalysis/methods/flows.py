@@ -1,9 +1,15 @@
 """Registry adapters of the learned methods: ``flow`` (mode), ``flow-sample``, ``ff`` (ν-FF).
 
-Every option is optional: ``model`` (a path or a loaded model; default the
-pretrained model shipped for the events' channel) and ``seed`` (reproducible
-draws). A flow always returns a solution, so ``valid`` is True for every
-event; events with non-finite inputs raise :class:`~nuanalysis.errors.InputError`.
+Every option is optional: ``model`` (a ``.pt`` or ``.onnx`` path or a loaded
+model; default the pretrained model shipped for the events' channel),
+``seed`` (default 0) and ``first_event_index`` (the runner passes each
+chunk's first global entry): event i's draws depend only on ``seed`` and
+``first_event_index + i``, never on the chunking. ``backend``: ``"torch"``
+(default) or ``"onnx"`` (onnxruntime; :mod:`nuanalysis.flows.runtime`).
+``flow`` also takes ``estimator`` (``"draws"``, the best of ``n_samples``, or
+``"latent"``, the latent mode's image: :mod:`nuanalysis.flows.inference`).
+A flow always returns a solution, so ``valid`` is True for every event;
+events with non-finite inputs raise :class:`~nuanalysis.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -25,9 +31,14 @@ def flow_mode_method(
     events: PaddedEvents,
     model: ModelLike = None,
     n_samples: int = MODE_SAMPLES,
-    seed: int | None = None,
+    seed: int = 0,
+    first_event_index: int = 0,
+    estimator: str = "draws",
+    backend: str = "torch",
 ) -> NeutrinoResult:
-    momenta, log_prob = flow_mode(events, model, n_samples, seed)
+    momenta, log_prob = flow_mode(
+        events, model, n_samples, seed, first_event_index, estimator, backend
+    )
     return NeutrinoResult(momenta, np.ones(len(events), dtype=bool), weight=log_prob)
 
 
@@ -38,9 +49,13 @@ def flow_mode_method(
     model_type="flow",
 )
 def flow_sample_method(
-    events: PaddedEvents, model: ModelLike = None, seed: int | None = None
+    events: PaddedEvents,
+    model: ModelLike = None,
+    seed: int = 0,
+    first_event_index: int = 0,
+    backend: str = "torch",
 ) -> NeutrinoResult:
-    samples, log_prob = sample_posterior(events, 1, model, seed)
+    samples, log_prob = sample_posterior(events, 1, model, seed, first_event_index, backend)
     return NeutrinoResult(samples[:, 0], np.ones(len(events), dtype=bool), weight=log_prob[:, 0])
 
 
@@ -51,7 +66,7 @@ def flow_sample_method(
     model_type="ff",
 )
 def regression_method(
-    events: PaddedEvents, model: ModelLike = None, seed: int | None = None
+    events: PaddedEvents, model: ModelLike = None, backend: str = "torch"
 ) -> NeutrinoResult:
-    """``seed`` is accepted for a uniform interface; the regression is deterministic."""
-    return NeutrinoResult(regress(events, model), np.ones(len(events), dtype=bool))
+    """Deterministic: no seed."""
+    return NeutrinoResult(regress(events, model, backend), np.ones(len(events), dtype=bool))

@@ -16,6 +16,8 @@ pairings are tried. Options:
   scanned around it. ``w_mass``: None (the preset's 80.4), a number, (n,) or (n, 2);
 * ``first_event_index``: global index of the first event, so the per-event
   smearing (seeded by event index) does not depend on how a file is chunked;
+* ``seed``: the base seed of the smearings and Gaussian η draws (``--seed``;
+  an explicit ``smearing_seed`` option wins);
 * ``eta_values``: (n, 2, k) explicit trial η of (ν, ν̄) per event instead of
   the preset's sampling.
 
@@ -59,8 +61,11 @@ def neutrino_weighting_method(
     w_mass=None,
     first_event_index: int = 0,
     eta_values=None,
+    seed: int | None = None,
     **config_options,
 ) -> NeutrinoResult:
+    if seed is not None:
+        config_options.setdefault("smearing_seed", int(seed))
     try:
         config = nw_preset(preset, **config_options)
     except TypeError as error:

@@ -1,0 +1,145 @@
+"""Two backends running a trained model on numpy features: torch, or its ONNX graph in onnxruntime.
+
+Both offer the same two calls, so :mod:`nuanalysis.flows.inference` never
+asks which one it holds (one interface, several backends, as pyhf's tensor
+backends): ``sample_from_noise(features, noise) → (samples, log_prob)`` for a
+flow and ``predict(features) → prediction`` for ν-FF, numpy in and out, in
+the layout of :mod:`nuanalysis.flows.onnx_export`.
+
+``backend="onnx"`` runs a ``.onnx`` file written by ``nuanalysis export`` (a
+``model`` path ending in ``.onnx`` implies it), or exports a torch model in
+memory first. A graph's metadata must name the channel and model type asked
+for and this package's ONNX format, else :class:`~nuanalysis.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nuanalysis.errors import ModelError, OptionError
+from nuanalysis.flows.encoder import EventModel
+from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
+from nuanalysis.flows.model_io import check_model_config, resolve_model
+from nuanalysis.flows.onnx_export import (
+    FEATURE_INPUTS,
+    METADATA_KEY,
+    ONNX_FORMAT_VERSION,
+    export_onnx,
+)
+from nuanalysis.padded import N_NEUTRINOS
+
+BACKENDS = ("torch", "onnx")
+
+ModelLike = EventModel | str | Path | None
+
+
+class TorchRunner:
+    """A loaded torch model; float32, ``torch.inference_mode``, the model's own methods."""
+
+    def __init__(self, model: EventModel) -> None:
+        self.model = model
+        self.n_neutrinos = model.n_neutrinos
+        self.n_targets = model.n_targets
+
+    def sample_from_noise(
+        self, features: EventFeatures, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        device = self.model.device
+        with torch.inference_mode():
+            samples, log_prob = self.model.sample_from_noise(
+                features.to_torch(device), torch.as_tensor(noise, device=device)
+            )
+        return samples.cpu().numpy(), log_prob.cpu().numpy()
+
+    def predict(self, features: EventFeatures) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model.predict(features.to_torch(self.model.device)).cpu().numpy()
+
+
+class OnnxRunner:
+    """An exported graph in an onnxruntime session (CPU, threads as torch's)."""
+
+    def __init__(self, graph: bytes, name: str, channel: str, model_type: str) -> None:
+        import onnxruntime
+
+        metadata = read_onnx_metadata(graph, name)
+        check_model_config(metadata["config"], name, channel, model_type)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            graph, options, providers=["CPUExecutionProvider"]
+        )
+        self.metadata = metadata
+        self.n_neutrinos = N_NEUTRINOS[channel]
+        self.n_targets = len(TARGET_FEATURES) * self.n_neutrinos
+
+    def _feeds(self, features: EventFeatures) -> dict[str, np.ndarray]:
+        return {name: np.ascontiguousarray(getattr(features, name)) for name in FEATURE_INPUTS}
+
+    def sample_from_noise(
+        self, features: EventFeatures, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        feeds = self._feeds(features) | {"noise": np.ascontiguousarray(noise, dtype=np.float32)}
+        samples, log_prob = self.session.run(["samples", "log_prob"], feeds)
+        return samples, log_prob
+
+    def predict(self, features: EventFeatures) -> np.ndarray:
+        (prediction,) = self.session.run(["prediction"], self._feeds(features))
+        return prediction
+
+
+def read_onnx_metadata(graph: bytes, name: str) -> dict:
+    """The nuanalysis metadata of an ONNX graph; ModelError for a foreign or older graph."""
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(graph)
+    except Exception as error:
+        raise ModelError(f"{name} is not a readable ONNX file: {error}") from None
+    entries = {entry.key: entry.value for entry in proto.metadata_props}
+    if METADATA_KEY not in entries:
+        raise ModelError(
+            f"{name} has no '{METADATA_KEY}' metadata: it was not written by `nuanalysis export`"
+        )
+    metadata = json.loads(entries[METADATA_KEY])
+    if metadata.get("format_version") != ONNX_FORMAT_VERSION:
+        raise ModelError(
+            f"{name} is an ONNX export of format {metadata.get('format_version')} (nuanalysis "
+            f"{metadata.get('package_version', '?')}); this version reads format "
+            f"{ONNX_FORMAT_VERSION}: export the model again with `nuanalysis export`"
+        )
+    return metadata
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_from_file(path: str, mtime: float, channel: str, model_type: str) -> OnnxRunner:
+    return OnnxRunner(Path(path).read_bytes(), path, channel, model_type)
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_from_model(model: EventModel, channel: str, model_type: str) -> OnnxRunner:
+    return OnnxRunner(export_onnx(model), model.source, channel, model_type)
+
+
+def model_runner(
+    model: ModelLike, channel: str, model_type: str, backend: str = "torch"
+) -> TorchRunner | OnnxRunner:
+    """The runner of ``model`` (a torch model, a ``.pt`` or ``.onnx`` path, or None for the
+    shipped one) on ``backend``; a ``.onnx`` path always runs in onnxruntime."""
+    if backend not in BACKENDS:
+        raise OptionError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if isinstance(model, str | Path) and Path(model).suffix == ".onnx":
+        path = Path(model)
+        if not path.is_file():
+            raise ModelError(f"ONNX model file {path} does not exist")
+        return _onnx_from_file(str(path.resolve()), path.stat().st_mtime, channel, model_type)
+    loaded = resolve_model(model, channel, model_type)
+    if backend == "onnx":
+        return _onnx_from_model(loaded, channel, model_type)
+    return TorchRunner(loaded)
