@@ -60,6 +60,18 @@ def command_line(ctx: click.Context) -> str:
     type=click.Choice(["deepset", "transformer"]),
     help="Default: deepset (semileptonic, ν-Flows), transformer (dilepton, ν²-Flows).",
 )
+@click.option(
+    "--frame",
+    type=click.Choice(["canonical", "lab"]),
+    help="What the network sees: canonical = every event rotated so that the leading lepton "
+    "is at φ = 0 with η ≥ 0 (exactly rotation and z-reflection equivariant); lab = as "
+    "measured. Default: --init's frame, else canonical.",
+)
+@click.option(
+    "--charge-conjugation",
+    is_flag=True,
+    help="Dilepton: charge-conjugate a random half of every batch (ℓ⁺ ↔ ℓ⁻ with ν ↔ ν̄).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint next to --out.")
 @click.option(
     "--init",
@@ -83,6 +95,8 @@ def command(
     device,
     model_type,
     encoder,
+    frame,
+    charge_conjugation,
     resume,
     init_path,
     max_events,
@@ -93,11 +107,15 @@ def command(
     """Train a model on simulated events and save it, with its scalers, to --out.
 
     The best hold-out epoch is kept; a checkpoint (--out + '.ckpt') is written
-    after every epoch so that an interrupted run continues with --resume.
+    after every epoch so that an interrupted run continues with --resume. The
+    model file keeps the history of every training call that shaped it (with
+    --init, the initial model's history too): commands, input files and how
+    they were generated, seeds, epochs and losses.
     """
     import torch
 
     from nuanalysis.errors import ModelError
+    from nuanalysis.flows.history import extend_history, sample_records
     from nuanalysis.flows.model_io import build_model, load_model, save_model
     from nuanalysis.flows.presets import preset as preset_values
     from nuanalysis.flows.training import train, training_arrays
@@ -114,13 +132,15 @@ def command(
     events = load_padded(list(inputs), channel=channel, max_events=max_events)
     features, targets = training_arrays(events)
     hp = preset_values(preset)
-    model = build_model(model_type, events.channel, hp, encoder)
-    if init_path is not None:
-        initial = load_model(init_path, events.channel, model_type)
+    initial = None if init_path is None else load_model(init_path, events.channel, model_type)
+    if frame is None:
+        frame = "canonical" if initial is None else initial.frame
+    model = build_model(model_type, events.channel, hp, encoder, frame)
+    if initial is not None:
         if initial.config() != model.config():
             raise ModelError(
-                f"--init {init_path} is a differently configured model (preset, encoder or "
-                f"features) than --preset {preset} builds"
+                f"--init {init_path} is a differently configured model (preset, encoder, frame "
+                f"or features) than --preset {preset} --frame {frame} builds"
             )
         model = initial
     click.echo(
@@ -141,7 +161,22 @@ def command(
         seed=seed,
         device=device,
         fit_scalers=init_path is None,
+        charge_conjugation=charge_conjugation,
     )
+    record = {
+        "command": command_line(ctx),
+        "inputs": sample_records(list(inputs)),
+        "n_events": len(events),
+        "preset": preset,
+        "frame": frame,
+        "charge_conjugation": charge_conjugation,
+        "seed": seed,
+        "init": None if init_path is None else str(Path(init_path).resolve()),
+        "resumed": resume,
+        "started": started,
+        "training": result.summary(),
+        "epochs": result.history,
+    }
     save_model(
         model.cpu(),
         out,
@@ -155,7 +190,7 @@ def command(
             "torch_version": str(torch.__version__),
             "python": platform.python_version(),
             "training": result.summary(),
-            "history": result.history,
+            "history": extend_history(None if initial is None else initial.metadata, record),
         },
     )
     click.echo(
