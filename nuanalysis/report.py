@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import html
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nuanalysis.errors import InputError
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
+"""Executables tried, in order, to render a report page (:func:`render_page`)."""
 
 
 @dataclass
@@ -118,3 +125,29 @@ def write_report(out_dir: str | Path, title: str, sections: list[Section]) -> tu
         f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
     )
     return md_path, html_path
+
+
+def find_browser() -> str | None:
+    """Path of the first headless-capable browser of :data:`BROWSERS` on ``PATH``, or None."""
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+def render_page(
+    html_path: str | Path, png_path: str | Path, width: int = 1400, height: int = 3000
+) -> Path:
+    """Screenshot ``html_path`` as a ``width`` × ``height`` PNG with headless Chromium, as a user
+    would see it in a browser window that wide (the page's top ``height`` pixels)."""
+    browser = find_browser()
+    if browser is None:
+        raise InputError(f"no browser to render {html_path}: install one of {', '.join(BROWSERS)}")
+    png_path = Path(png_path).resolve()
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+        f"--window-size={width},{height}", f"--screenshot={png_path}",
+        Path(html_path).resolve().as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0 or not png_path.is_file():
+        raise InputError(f"{browser} could not render {html_path}: {done.stderr.strip()[-500:]}")
+    return png_path
