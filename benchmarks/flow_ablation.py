@@ -214,6 +214,7 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=Path("samples/ablation"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--train-only", action="store_true", help="train the rows, then stop")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -228,6 +229,12 @@ def main() -> None:
         name, _, path = text.partition("=")
         rows.append(Row(name, path=Path(path)))
 
+    if args.train_only:
+        for row in rows:
+            if row.path is None:
+                train_row(row, args.channel, args.out_dir, args.seed)
+                print(f"trained {row.name}: {row.info}", flush=True)
+        return
     events = load_padded(args.eval, channel=args.channel, max_events=args.eval_events)
     references = {}
     if args.channel == "semileptonic":
