@@ -102,16 +102,18 @@ def _figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 
 
 
 def _decorate(ax, sample: str) -> None:
-    """The experiment-style label in the panel's top left: *Simulation*, then √s and the sample
-    (plain text: mplhep's ``exp_label`` lays the figure out several times, seconds per panel)."""
+    """The experiment-style label in the panel's top left: *Simulation*, then √s and the sample,
+    on a translucent white box so that it stays readable over a 2-D histogram (plain text:
+    mplhep's ``exp_label`` lays the figure out several times, seconds per panel)."""
     energy = f"√s = {SQRT_S / 1000:g} TeV"
+    box = {"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.5}
     ax.text(
         0.04, 0.96, "Simulation", transform=ax.transAxes, ha="left", va="top",
-        fontsize=12, fontstyle="italic", fontweight="bold",
+        fontsize=12, fontstyle="italic", fontweight="bold", bbox=box,
     )  # fmt: skip
     ax.text(
         0.04, 0.89, f"{energy}\n{sample}" if sample else energy, transform=ax.transAxes,
-        ha="left", va="top", fontsize=9,
+        ha="left", va="top", fontsize=9, bbox=box,
     )  # fmt: skip
 
 
@@ -265,7 +267,7 @@ def plot_reco_vs_true(
         histograms[f"{component}_{method}"] = h
         inside = h.values().sum()
         if inside:
-            hep.hist2dplot(h, ax=ax, norm=LogNorm(), cbar=True)
+            hep.hist2dplot(h, ax=ax, norm=LogNorm(), cbar=True).cbar.set_label("events")
             ax.plot([low, high], [low, high], color="grey", lw=1)
             outside = 1 - inside / len(reco)
             ax.text(
