@@ -35,6 +35,11 @@ MOMENTUM_COLUMNS = 3
 """Every feature group with momenta starts with (p_x, p_y, η); so do the targets per ν."""
 
 
+def transverse(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+    """p_T written with ONNX-exportable operators (opset 17 has no ``hypot``)."""
+    return torch.sqrt(px * px + py * py)
+
+
 def check_frame(name: str) -> str:
     if name not in FRAMES:
         raise ModelError(f"unknown frame {name!r}; choose one of {', '.join(FRAMES)}")
@@ -66,7 +71,7 @@ class EventFrame:
     def canonical(cls, features: EventFeatures) -> EventFrame:
         """The frame of each event's leading lepton (index 0 of the pT-ordered leptons)."""
         px, py, eta = (features.leptons[:, 0, i] for i in range(MOMENTUM_COLUMNS))
-        pt = torch.hypot(px, py)
+        pt = transverse(px, py)
         positive = pt > 0
         safe_pt = torch.where(positive, pt, torch.ones_like(pt))
         cos = torch.where(positive, px / safe_pt, torch.ones_like(pt))
@@ -108,7 +113,7 @@ class EventFrame:
         leptons = self._map_objects(features.leptons)
         # the leading lepton is (p_T, 0, |η|) by construction: written exactly, so that
         # rounding (~1e-6 GeV) never reaches the network through a zero-width scaler
-        pt = torch.hypot(features.leptons[:, 0, 0], features.leptons[:, 0, 1])
+        pt = transverse(features.leptons[:, 0, 0], features.leptons[:, 0, 1])
         leading = torch.stack([pt, torch.zeros_like(pt), features.leptons[:, 0, 2].abs()], dim=-1)
         leading = torch.cat([leading, leptons[:, 0, MOMENTUM_COLUMNS:]], dim=-1)
         leptons = torch.cat([leading[:, None], leptons[:, 1:]], dim=1)
