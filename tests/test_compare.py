@@ -187,6 +187,7 @@ def test_method_options_from_the_command_line():
     import click
 
     from nuanalysis.cli.options import method_options
+    from nuanalysis.errors import OptionError
     from nuanalysis.flows.model_io import shipped_model_path
 
     flow_file = str(shipped_model_path("dilepton", "flow"))
@@ -207,7 +208,7 @@ def test_method_options_from_the_command_line():
     assert method_options(methods, (ff_file,), ()) == {"ff": {"model": ff_file}}
     with pytest.raises(click.BadParameter, match="none of --methods reads one"):
         method_options(["flow"], (ff_file,), ())
-    with pytest.raises(click.BadParameter, match=r"no option 'solutoin'.*solution"):
+    with pytest.raises(OptionError, match=r"unknown option 'solutoin'.*did you mean 'solution'"):
         method_options(methods, (), ("quadratic.solutoin=larger",))
     with pytest.raises(click.BadParameter, match="'ellipse' is not among --methods"):
         method_options(methods, (), ("ellipse.x=1",))

@@ -8,13 +8,18 @@ chunking, seed and dask options to a command and hands the command one
 from __future__ import annotations
 
 import functools
-import inspect
+import math
+import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
 
+from nuanalysis.errors import OptionError
+from nuanalysis.methods.option_types import alternatives, base_type
 from nuanalysis.padded import CHANNELS
 
 METHOD_HELP = "comma-separated method names, e.g. truth,flow,nw,ellipse"
@@ -51,13 +56,22 @@ def method_options(
     ``--model PATH`` goes to every learned method reading that file's model
     type (a ``flow`` file to ``flow`` and ``flow-sample``, an ``ff`` file to
     ``ff``); ``--model METHOD=PATH`` to one method. ``--option METHOD.KEY=VALUE``
-    sets any keyword of the method (``nw.preset=grid``, ``flow.n_samples=64``);
-    VALUE is read as YAML (numbers, booleans, strings, lists).
+    sets any keyword of the method (``nw.preset=grid``, ``flow.n_samples=64``),
+    VALUE read as the option's type (:func:`parse_option_value`) and checked
+    like the Python API checks it (:func:`~nuanalysis.methods.option_types.check_options`);
+    every bad value is one line of the :class:`~nuanalysis.errors.OptionError`.
     """
     from nuanalysis.flows.model_io import read_model_file
+    from nuanalysis.methods.option_types import (
+        check_options,
+        describe,
+        option_hints,
+        unknown_option,
+    )
     from nuanalysis.methods.registry import get_method
 
     options: dict[str, dict] = {}
+    problems: list[str] = []
     for item in models:
         name, sep, path = item.partition("=")
         path = path if sep else item
@@ -90,17 +104,65 @@ def method_options(
             raise click.BadParameter(
                 f"{key!r} is set by the runner: {RUNNER_KEYS[key]}", param_hint="--option"
             )
-        parameters = inspect.signature(get_method(target).function).parameters.values()
-        named = [p.name for p in parameters if p.kind != p.VAR_KEYWORD][1:]  # after events
-        open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters)
-        if key not in named and not open_ended:
-            known = ", ".join(named)
-            raise click.BadParameter(
-                f"method {target!r} has no option {key!r}; its options: {known}",
-                param_hint="--option",
-            )
-        options.setdefault(target, {})[key] = yaml.safe_load(text)
+        hints = option_hints(target)
+        if key not in hints:
+            problems.append(unknown_option(target, key, hidden=RUNNER_KEYS))
+            continue
+        try:
+            options.setdefault(target, {})[key] = parse_option_value(text, hints[key])
+        except ValueError:
+            problems.append(f"option {target}.{key}={text}: must be {describe(hints[key])}")
+    for target, values in options.items():
+        try:
+            check_options(target, values)
+        except OptionError as error:
+            problems.append(str(error))
+    if problems:
+        raise OptionError("\n".join(problems))
     return options
+
+
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+
+
+def _parse_as(kind, text: str):
+    """``text`` as a value of the plain type ``kind``; ValueError if it is not one."""
+    word = text.strip().lower()
+    if kind is type(None) and word in ("none", "null"):
+        return None
+    if kind is bool and word in TRUE_WORDS + FALSE_WORDS:
+        return word in TRUE_WORDS
+    if kind is int and re.fullmatch(r"[+-]?\d+", word):
+        return int(word)
+    if kind is float and math.isfinite(number := float(word)):  # ValueError if not a number
+        return number
+    if typing.get_origin(kind) in (list, tuple):
+        values = yaml.safe_load(text)
+        numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in values or ()]
+        if isinstance(values, list) and values and all(numeric):
+            return typing.get_origin(kind)(float(v) for v in values)
+    if kind is str:
+        return text
+    if kind is Any:
+        return yaml.safe_load(text)
+    raise ValueError(text)
+
+
+def parse_option_value(text: str, hint):
+    """The value of ``--option METHOD.KEY=text`` for an option typed ``hint``, strictly:
+    booleans only true/false/yes/no/1/0, integers only integers, numbers finite, lists
+    of numbers as ``[a, b]``, ``none`` where None is allowed; ValueError otherwise.
+    Per-event arrays cannot be given on the command line."""
+    kinds = [base_type(member) for member in alternatives(hint)]
+    order = (type(None), bool, int, float)  # "1" is an integer before it is a number or text
+    kinds.sort(key=lambda kind: order.index(kind) if kind in order else len(order))
+    for kind in kinds:
+        try:
+            return _parse_as(kind, text)
+        except (ValueError, TypeError, yaml.YAMLError):
+            continue
+    raise ValueError(text)
 
 
 @dataclass

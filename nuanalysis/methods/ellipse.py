@@ -32,12 +32,15 @@ the jets paired with ℓ⁺ and ℓ⁻. Semileptonic: ``b_jet_index`` (n,), ``ch
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
 from baselines.ellipse import dilepton_neutrinos, single_neutrino
 from nuanalysis.errors import OptionError
 from nuanalysis.methods.candidates import b_jet_candidate_indices
+from nuanalysis.methods.option_types import NonNegativeMass, OnlyFor, PositiveGeV, PositiveMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
@@ -91,11 +94,11 @@ def _met_inverse_covariance(met_resolution, n: int) -> np.ndarray:
 )
 def ellipse_method(
     events: PaddedEvents,
-    top_mass=TOP_MASS,
-    w_mass=W_MASS_NW,
-    b_mass: float | None = B_MASS,
-    closest_approach: bool = False,
-    met_resolution=10.0,
+    top_mass: PositiveMasses = TOP_MASS,
+    w_mass: PositiveMasses = W_MASS_NW,
+    b_mass: NonNegativeMass | None = B_MASS,
+    closest_approach: Annotated[bool, OnlyFor("dilepton")] = False,
+    met_resolution: Annotated[PositiveGeV | np.ndarray, OnlyFor("semileptonic")] = 10.0,
 ) -> NeutrinoResult:
     n = len(events)
     columns = 2 if events.channel == "dilepton" else 1

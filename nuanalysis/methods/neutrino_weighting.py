@@ -18,8 +18,9 @@ pairings are tried. Options:
   smearing (seeded by event index) does not depend on how a file is chunked;
 * ``seed``: the base seed of the smearings and Gaussian η draws (``--seed``;
   an explicit ``smearing_seed`` option wins);
-* ``eta_values``: (n, 2, k) explicit trial η of (ν, ν̄) per event instead of
-  the preset's sampling.
+* ``eta_values``: explicit trial η instead of the preset's sampling: a list
+  of k values for both neutrinos of every event, or (n, 2, k) per event and
+  neutrino.
 
 ``weight`` is the best NW weight. Extras: ``pairing`` (n,) (0: leading
 candidate with ℓ⁺, 1: swapped, −1: none), ``b_jet_index`` (n, 2) the jets
@@ -29,13 +30,16 @@ paired with ℓ⁺ and ℓ⁻, ``eta`` (n, 2) and ``top_mass`` (n, 2) chosen for
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from baselines.constants import TOP_MASS
-from baselines.neutrino_weighting import neutrino_weighting
+from baselines.neutrino_weighting import PRESETS, NeutrinoWeightingConfig, neutrino_weighting
 from baselines.neutrino_weighting import preset as nw_preset
 from nuanalysis.errors import OptionError
 from nuanalysis.methods.candidates import b_jet_candidate_indices
+from nuanalysis.methods.option_types import OneOf, PositiveMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
 
@@ -49,18 +53,34 @@ def _with_mass(jets: np.ndarray, mass: float | None) -> np.ndarray:
     return out
 
 
+def _trial_etas(eta_values, n: int) -> np.ndarray | None:
+    """(n, 2, k) trial η from one list for every event and neutrino, or per event; None: None."""
+    if eta_values is None:
+        return None
+    etas = np.asarray(eta_values, dtype=np.float64)
+    if etas.ndim == 1:
+        etas = np.broadcast_to(etas, (n, 2, etas.size))
+    if etas.ndim != 3 or etas.shape[:2] != (n, 2) or etas.size == 0 or not np.isfinite(etas).all():
+        raise OptionError(
+            f"eta_values must be a list of finite numbers or ({n}, 2, k) of them; "
+            f"got shape {np.shape(eta_values)}"
+        )
+    return etas
+
+
 @register(
     "nw",
     channels=("dilepton",),
     description="Neutrino Weighting (AnalysisTop/NeutrinoWeighter): η scan, m_t scan, b smearing",
+    config=NeutrinoWeightingConfig,
 )
 def neutrino_weighting_method(
     events: PaddedEvents,
-    preset: str = "analysis",
-    top_mass=TOP_MASS,
-    w_mass=None,
+    preset: Annotated[str, OneOf(tuple(PRESETS))] = "analysis",
+    top_mass: PositiveMasses = TOP_MASS,
+    w_mass: PositiveMasses | None = None,
     first_event_index: int = 0,
-    eta_values=None,
+    eta_values: tuple[float, ...] | np.ndarray | None = None,
     seed: int | None = None,
     **config_options,
 ) -> NeutrinoResult:
@@ -87,7 +107,7 @@ def neutrino_weighting_method(
         top_mass=top_mass,
         w_mass=w_mass,
         first_event_index=int(first_event_index),
-        eta_values=eta_values,
+        eta_values=_trial_etas(eta_values, len(events)),
     )
     valid, pairing = out["valid"], out["pairing"]
     paired = np.where(pairing[:, None] == 1, index[:, ::-1], index)

@@ -16,11 +16,14 @@ the real part (the paper's convention) and stay valid.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from baselines.constants import ELECTRON_MASS, MUON_MASS, W_MASS
 from baselines.quadratic import quadratic_pz
 from nuanalysis.errors import OptionError
+from nuanalysis.methods.option_types import OneOf, PositiveMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
 
@@ -38,7 +41,9 @@ def lepton_masses(lep_pid: np.ndarray) -> np.ndarray:
     description="m_W constraint: p_T^ν = MET, p_z from the quadratic (ν-Flows eq. 3)",
 )
 def quadratic_method(
-    events: PaddedEvents, w_mass: float | np.ndarray = W_MASS, solution: str = "smaller"
+    events: PaddedEvents,
+    w_mass: PositiveMasses = W_MASS,
+    solution: Annotated[str, OneOf(SOLUTIONS)] = "smaller",
 ) -> NeutrinoResult:
     if solution not in SOLUTIONS:
         raise OptionError(f"solution must be one of {SOLUTIONS}, got {solution!r}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from baselines.constants import MAX_COLLISION_ENERGY
 from nuanalysis.errors import ChannelError
+from nuanalysis.methods.option_types import check_options
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.validation import check_events
 
@@ -61,19 +62,28 @@ class MethodSpec:
     function: MethodFunction
     description: str
     model_type: str | None = None  # the model file type a learned method reads ('flow', 'ff')
+    config: type | None = None  # dataclass whose fields are the method's further **options
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
 
-def register(name: str, channels: tuple[str, ...], description: str, model_type: str | None = None):
+def register(
+    name: str,
+    channels: tuple[str, ...],
+    description: str,
+    model_type: str | None = None,
+    config: type | None = None,
+):
     """Decorator registering ``function`` as neutrino method ``name``.
 
     ``model_type``: for learned methods, the type of model file they read.
+    ``config``: the dataclass whose fields the method takes as ``**options``.
+    Options are typed in the signature (:mod:`nuanalysis.methods.option_types`).
     """
 
     def decorate(function: MethodFunction) -> MethodFunction:
-        _REGISTRY[name] = MethodSpec(name, channels, function, description, model_type)
+        _REGISTRY[name] = MethodSpec(name, channels, function, description, model_type, config)
         return function
 
     return decorate
@@ -106,7 +116,9 @@ def check_applicable(name: str, channel: str) -> MethodSpec:
 def reconstruct(
     name: str, events: PaddedEvents, *, inputs_checked: bool = False, **options
 ) -> NeutrinoResult:
-    """Run method ``name`` on ``events``; options are passed to the method.
+    """Run method ``name`` on ``events``; options are passed to the method after
+    :func:`~nuanalysis.methods.option_types.check_options` (an OptionError for a bad one,
+    an OptionWarning for one that does not apply to these events).
 
     ``events`` first pass the one physical check every method shares
     (:func:`nuanalysis.validation.check_events`): unphysical input is an InputError.
@@ -114,6 +126,7 @@ def reconstruct(
     (:func:`nuanalysis.io.iterate_padded` applies the same rules to the branches).
     """
     spec = check_applicable(name, events.channel)
+    check_options(name, options, events.channel)
     if not inputs_checked:
         check_events(events)
     result = spec.function(events, **options)
