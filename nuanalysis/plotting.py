@@ -61,6 +61,8 @@ AXIS = {
 }
 """Per quantity: symbol, unit and the drawn range (values outside go to the flow bins)."""
 BINS = 50
+MIGRATION_FLOOR = 1e-3
+"""Lower end of the response matrices' logarithmic colour scale (smaller probabilities clip)."""
 DPI = 100
 FORMATS = ("png", "pdf")
 NEUTRINO_TITLES = {
@@ -443,7 +445,10 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
     for name, m in study.methods.items():
         fig, axes = _figure(width=8.5, height=7.5)
         ax = axes[0, 0]
-        image = ax.imshow(m.response.migration, origin="lower", cmap="viridis", vmin=0, vmax=1)
+        image = ax.imshow(
+            np.ma.masked_equal(m.response.migration, 0.0), origin="lower", cmap="viridis",
+            norm=LogNorm(vmin=MIGRATION_FLOOR, vmax=1.0),
+        )  # fmt: skip
         fig.colorbar(image, ax=ax, label="P(reco bin | truth bin)")
         _block_ticks(ax, study.mtt_edges, study.ptt_edges, "x")
         _block_ticks(ax, study.mtt_edges, study.ptt_edges, "y")
