@@ -47,8 +47,9 @@ def cli() -> None:
 
 
 def _error(message: str) -> None:
-    """Print ``message`` in the one style of every command-line error."""
-    click.echo(f"nuanalysis: error: {message}", err=True)
+    """Print ``message`` in the one style of every command-line error, one line per problem."""
+    for line in message.splitlines():
+        click.echo(f"nuanalysis: error: {line}", err=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

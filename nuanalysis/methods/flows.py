@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nuanalysis.flows.inference import MODE_SAMPLES, ModelLike, flow_mode, regress, sample_posterior
+from nuanalysis.methods.option_types import PositiveCount
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
@@ -30,7 +31,7 @@ from nuanalysis.padded import CHANNELS, PaddedEvents
 def flow_mode_method(
     events: PaddedEvents,
     model: ModelLike = None,
-    n_samples: int = MODE_SAMPLES,
+    n_samples: PositiveCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
     estimator: str = "draws",
