@@ -4,8 +4,8 @@ Table 2; ν²-Flows unfolding).
 Every figure shares one style (:func:`_figure`, :func:`_decorate`, :func:`_save`):
 mplhep's ATLAS style, the label "Simulation", √s = 13 TeV and the sample on
 each panel, axes with units, distributions as densities per unit of x (per GeV)
-with statistical error bars, underflow and overflow drawn as hatched bins
-outside the axis range (never folded into the edges), 2-D histograms with a
+with statistical error bars, underflow and overflow drawn as bins on grey
+bands outside the axis range (never folded into the edges), 2-D histograms with a
 logarithmic colour bar, a legend on every panel above the data. Each public
 function writes ``NAME.png`` (100 dpi) and ``NAME.pdf`` into the output
 directory, and the histograms it drew as ``hist`` objects into ``NAME.root``
@@ -119,10 +119,9 @@ def _decorate(ax, sample: str) -> None:
     )  # fmt: skip
 
 
-def _legend(ax, entries: int | None = None) -> None:
+def _legend(ax) -> None:
     """A legend in the upper right, the y range raised so that it sits above the data."""
-    handles, _ = ax.get_legend_handles_labels()
-    n = len(handles) if entries is None else entries
+    n = len(ax.get_legend_handles_labels()[0])
     if not n:
         return
     if ax.get_yscale() == "linear":
@@ -158,7 +157,7 @@ def histogram(values: np.ndarray, key: str) -> hist.Hist:
 
 def _draw_density(ax, h: hist.Hist, **style) -> bool:
     """``h`` normalised to unit area (flow included) per unit of x, with √N error bars; the
-    underflow and overflow as one hatched bin each outside the range. False if ``h`` is empty."""
+    underflow and overflow as one bin each outside the range. False if ``h`` is empty."""
     counts = h.values(flow=True)
     total = counts.sum()
     if not total:
