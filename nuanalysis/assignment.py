@@ -36,7 +36,9 @@ leptonic side (ℓ⁺: t → b ℓ⁺ ν, so b_lep = parton 0 and q = partons 4,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numba
@@ -47,8 +49,10 @@ from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
 from nuanalysis.methods.candidates import b_jet_candidate_indices, b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
-from nuanalysis.observables import PAIRING_KEYS, top_mass_pairing
+from nuanalysis.observables import PAIRING_KEYS, posterior_pairing, top_mass_pairing
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.posterior import RULES, Posterior, PosteriorRule
+from nuanalysis.statistics import binomial_fraction
 
 MAX_ASSIGNMENT_JETS = 9
 """Leading jets permuted by the χ² fit (paper §4.3)."""
@@ -113,6 +117,20 @@ def load_sigmas(path: str | Path) -> dict[str, dict[str, float]]:
     return {method: {k: float(v) for k, v in s.items()} for method, s in values.items()}
 
 
+def load_posterior_rules(path: str | Path) -> dict[str, dict[str, float]]:
+    """Per-method posterior rules ``{method: {log_prob_weight, temperature}}`` from the
+    ``posterior_rule`` of an earlier ``nuanalysis assign --json`` (empty if it has none)."""
+    values = json.loads(Path(path).read_text())
+    rules = values.get("posterior_rule", {}) if isinstance(values, dict) else {}
+    keys = ("log_prob_weight", "temperature")
+    try:
+        return {name: {key: float(rule[key]) for key in keys} for name, rule in rules.items()}
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            f"{path}: posterior_rule must be {{method: {{{', '.join(keys)}}}}}"
+        ) from None
+
+
 # --------------------------------------------------------------------------- kernels
 
 
@@ -123,51 +141,87 @@ def _mass(px: float, py: float, pz: float, e: float) -> float:
 
 
 @numba.njit(cache=True, parallel=True)
-def _semileptonic_chi2(jets, n_use, w_lep, use_neutrino, w_mass, top_mass, inv_var):
-    """Best (b_lep, b_had, q1, q2) per event and its χ² (eq. 4).
+def _hadronic_table(jets, n_use, w_mass, top_mass, inv_var_qq, inv_var_bqq):
+    """Per event and b_lep candidate j: the smallest hadronic part of eq. 4,
+    (m_W − m_qq)²/σ_qq² + (m_t − m_bqq)²/σ_bqq², over (b_had, q1 < q2) among the
+    other jets, and that (b_had, q1, q2); inf and -1 where there is none.
 
-    ``jets`` (n, J, 4); ``n_use`` (n,) jets to permute; ``w_lep`` (n, 4) the
-    lepton + neutrino; ``inv_var`` 1/σ² of (ℓν, bℓν, qq, bqq).
+    ``jets`` (n, J, 4); ``n_use`` (n,) leading jets to permute.
     """
-    n = jets.shape[0]
-    best = np.full((n, 4), -1, dtype=np.int64)
-    best_chi2 = np.full(n, np.inf)
+    n, n_slots = jets.shape[0], jets.shape[1]
+    best = np.full((n, n_slots), np.inf)
+    choice = np.full((n, n_slots, 3), -1, dtype=np.int64)
     for i in numba.prange(n):
         nj = n_use[i]
         if nj < 4:
             continue
-        wl = w_lep[i]
-        lnu_term = 0.0
-        if use_neutrino[i]:
-            lnu_term = (w_mass - _mass(wl[0], wl[1], wl[2], wl[3])) ** 2 * inv_var[0]
         for q1 in range(nj):
             for q2 in range(q1 + 1, nj):
                 wx = jets[i, q1, 0] + jets[i, q2, 0]
                 wy = jets[i, q1, 1] + jets[i, q2, 1]
                 wz = jets[i, q1, 2] + jets[i, q2, 2]
                 we = jets[i, q1, 3] + jets[i, q2, 3]
-                qq_term = (w_mass - _mass(wx, wy, wz, we)) ** 2 * inv_var[2]
+                qq_term = (w_mass - _mass(wx, wy, wz, we)) ** 2 * inv_var_qq
                 for bh in range(nj):
                     if bh == q1 or bh == q2:
                         continue
                     j = jets[i, bh]
                     m_bqq = _mass(wx + j[0], wy + j[1], wz + j[2], we + j[3])
-                    had = lnu_term + qq_term + (top_mass - m_bqq) ** 2 * inv_var[3]
+                    hadronic = qq_term + (top_mass - m_bqq) ** 2 * inv_var_bqq
                     for bl in range(nj):
-                        if bl == q1 or bl == q2 or bl == bh:
+                        if bl == q1 or bl == q2 or bl == bh or hadronic >= best[i, bl]:
                             continue
-                        chi2 = had
-                        if use_neutrino[i]:
-                            k = jets[i, bl]
-                            m_blnu = _mass(wl[0] + k[0], wl[1] + k[1], wl[2] + k[2], wl[3] + k[3])
-                            chi2 += (top_mass - m_blnu) ** 2 * inv_var[1]
-                        if chi2 < best_chi2[i]:
-                            best_chi2[i] = chi2
-                            best[i, 0] = bl if use_neutrino[i] else -1
-                            best[i, 1] = bh
-                            best[i, 2] = q1
-                            best[i, 3] = q2
-    return best, best_chi2
+                        best[i, bl] = hadronic
+                        choice[i, bl, 0] = bh
+                        choice[i, bl, 1] = q1
+                        choice[i, bl, 2] = q2
+    return best, choice
+
+
+@numba.njit(cache=True, parallel=True)
+def _leptonic_table(
+    jets, n_use, lepton, draws, penalty, temperature, w_mass, top_mass, inv_var_lnu, inv_var_blnu
+):
+    """Per event and b_lep candidate j: the leptonic part of eq. 4 with each neutrino draw s,
+    c_s = (m_W − m_ℓν_s)²/σ_ℓν² + (m_t − m_bℓν_s)²/σ_bℓν² + penalty_s, combined over the
+    draws by the soft minimum at ``temperature`` (:mod:`nuanalysis.posterior`), and the s
+    of the smallest c_s; inf and -1 beyond ``n_use``.
+
+    ``lepton`` (n, 4); ``draws`` (n, S, 3) massless neutrino momenta; ``penalty`` (n, S).
+    The soft minimum is accumulated as a running log-sum-exp.
+    """
+    n, n_slots = jets.shape[0], jets.shape[1]
+    best = np.full((n, n_slots), np.inf)
+    which = np.full((n, n_slots), -1, dtype=np.int64)
+    top = np.full((n, n_slots), -np.inf)  # running max of −c_s / 2T
+    total = np.zeros((n, n_slots))  # running Σ exp(−c_s / 2T − top)
+    n_draws = draws.shape[1]
+    for i in numba.prange(n):
+        for s in range(draws.shape[1]):
+            nu = draws[i, s]
+            wx = lepton[i, 0] + nu[0]
+            wy = lepton[i, 1] + nu[1]
+            wz = lepton[i, 2] + nu[2]
+            we = lepton[i, 3] + np.sqrt(nu[0] * nu[0] + nu[1] * nu[1] + nu[2] * nu[2])
+            base = (w_mass - _mass(wx, wy, wz, we)) ** 2 * inv_var_lnu + penalty[i, s]
+            for bl in range(n_use[i]):
+                k = jets[i, bl]
+                m_blnu = _mass(wx + k[0], wy + k[1], wz + k[2], we + k[3])
+                cost = base + (top_mass - m_blnu) ** 2 * inv_var_blnu
+                if cost < best[i, bl]:
+                    best[i, bl] = cost
+                    which[i, bl] = s
+                if temperature > 0.0:
+                    x = -cost / (2.0 * temperature)
+                    if x > top[i, bl]:
+                        total[i, bl] = total[i, bl] * np.exp(top[i, bl] - x) + 1.0
+                        top[i, bl] = x
+                    else:
+                        total[i, bl] += np.exp(x - top[i, bl])
+        if temperature > 0.0:
+            for bl in range(n_use[i]):
+                best[i, bl] = -2.0 * temperature * (top[i, bl] + np.log(total[i, bl] / n_draws))
+    return best, which
 
 
 # --------------------------------------------------------------------------- semileptonic
@@ -175,10 +229,12 @@ def _semileptonic_chi2(jets, n_use, w_lep, use_neutrino, w_mass, top_mass, inv_v
 
 @dataclass
 class Assignment:
-    """χ² result: ``jets`` (n, 4) indices of (b_lep, b_had, q1, q2) (-1: none), ``chi2`` (n,)."""
+    """χ² result: ``jets`` (n, 4) indices of (b_lep, b_had, q1, q2) (-1: none), ``chi2`` (n,),
+    and ``neutrinos`` (n, 3), the neutrino chosen with b_lep (zeros where b_lep is -1)."""
 
     jets: np.ndarray
     chi2: np.ndarray
+    neutrinos: np.ndarray
 
 
 def _require_semileptonic(events: PaddedEvents) -> None:
@@ -201,6 +257,59 @@ def _neutrino_array(events: PaddedEvents, neutrinos: NeutrinoResult | np.ndarray
     return momenta, np.isfinite(momenta).all(axis=1)
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """What every candidate neutrino set shares: the events' jets and the hadronic table."""
+
+    events: PaddedEvents
+    n_use: np.ndarray
+    hadronic: np.ndarray  # (n, J) best hadronic χ² per b_lep candidate
+    choice: np.ndarray  # (n, J, 3) its (b_had, q1, q2)
+    sigmas: MassSigmas
+    w_mass: float
+    top_mass: float
+
+    @classmethod
+    def build(cls, events, sigmas, max_jets, w_mass, top_mass) -> _Fit:
+        _require_semileptonic(events)
+        if max_jets < 4:
+            raise ValueError(f"max_jets must be at least 4, got {max_jets}")
+        jets = np.ascontiguousarray(events.jets)
+        n_use = np.minimum(events.jet_mask.sum(axis=1), max_jets).astype(np.int64)
+        hadronic, choice = _hadronic_table(
+            jets, n_use, float(w_mass), float(top_mass), sigmas.qq**-2, sigmas.bqq**-2
+        )
+        return cls(events, n_use, hadronic, choice, sigmas, float(w_mass), float(top_mass))
+
+    def assign(self, posterior: Posterior, rule: PosteriorRule, valid: np.ndarray) -> Assignment:
+        """The best (b_lep, b_had, q1, q2, draw) per event; without a valid neutrino the
+        hadronic terms alone choose b_had, q1, q2 and b_lep is -1."""
+        lep, which = _leptonic_table(
+            np.ascontiguousarray(self.events.jets),
+            self.n_use,
+            np.ascontiguousarray(self.events.leptons[:, 0]),
+            np.ascontiguousarray(posterior.draws[:, :, 0]),
+            np.ascontiguousarray(posterior.penalty(rule), dtype=np.float64),
+            float(rule.temperature),
+            self.w_mass,
+            self.top_mass,
+            self.sigmas.lnu**-2,
+            self.sigmas.blnu**-2,
+        )
+        total = np.where(valid[:, None], self.hadronic + lep, self.hadronic)
+        b_lep = np.argmin(total, axis=1)
+        rows = np.arange(len(b_lep))
+        chi2 = total[rows, b_lep]
+        found = np.isfinite(chi2)
+        jets = np.concatenate([b_lep[:, None], self.choice[rows, b_lep]], axis=1)
+        jets[~found] = -1
+        jets[~valid, 0] = -1
+        draw = which[rows, b_lep]
+        neutrinos = posterior.draws[rows, np.maximum(draw, 0), 0]
+        neutrinos[jets[:, 0] < 0] = 0.0
+        return Assignment(jets, chi2, neutrinos)
+
+
 def assign_semileptonic(
     events: PaddedEvents,
     neutrinos: NeutrinoResult | np.ndarray,
@@ -208,30 +317,57 @@ def assign_semileptonic(
     max_jets: int = MAX_ASSIGNMENT_JETS,
     w_mass: float = W_MASS,
     top_mass: float = TOP_MASS,
+    posterior: Posterior | None = None,
+    rule: PosteriorRule | None = None,
 ) -> Assignment:
     """The eq. 4 assignment of the ``max_jets`` leading jets, with the given neutrinos.
 
     ``neutrinos`` is a method's :class:`NeutrinoResult` (invalid events fit
-    without the neutrino terms, b_lep = -1) or an (n, 3) array. Events with
-    fewer than four jets get -1 everywhere and χ² = inf.
+    without the neutrino terms, b_lep = -1) or an (n, 3) array. With a
+    ``posterior``, the neutrino is chosen among its draws jointly with the
+    jets, the draws combined by ``rule`` (:mod:`nuanalysis.posterior`; default λ = T = 0);
+    without one, ``neutrinos`` is the only draw (and the rule changes nothing).
+    Events with fewer than four jets get -1 everywhere and χ² = inf.
     """
-    _require_semileptonic(events)
-    if max_jets < 4:
-        raise ValueError(f"max_jets must be at least 4, got {max_jets}")
+    fit = _Fit.build(events, sigmas, max_jets, w_mass, top_mass)
     momenta, valid = _neutrino_array(events, neutrinos)
-    w_lep = events.leptons[:, 0] + massless_from_momentum(np.where(valid[:, None], momenta, 0.0))
-    n_use = np.minimum(events.jet_mask.sum(axis=1), max_jets).astype(np.int64)
-    inv_var = 1.0 / np.array([sigmas.lnu, sigmas.blnu, sigmas.qq, sigmas.bqq]) ** 2
-    best, chi2 = _semileptonic_chi2(
-        np.ascontiguousarray(events.jets),
-        n_use,
-        np.ascontiguousarray(w_lep),
-        np.ascontiguousarray(valid),
-        float(w_mass),
-        float(top_mass),
-        inv_var,
-    )
-    return Assignment(best, chi2)
+    if posterior is None:
+        posterior = Posterior.point(np.where(valid[:, None], momenta, 0.0)[:, None])
+    elif len(posterior) != len(events):
+        raise InputError(f"posterior has {len(posterior)} events, the events {len(events)}")
+    return fit.assign(posterior, rule or PosteriorRule(), valid)
+
+
+def calibrate_posterior_rule(
+    events: PaddedEvents,
+    result: NeutrinoResult,
+    posterior: Posterior,
+    sigmas: MassSigmas,
+    rules: tuple[PosteriorRule, ...] = RULES,
+) -> tuple[PosteriorRule, dict[str, float]]:
+    """The rule (λ, T) of :mod:`nuanalysis.posterior` among ``rules`` giving the most correct
+    b_lep on the (calibration) ``events`` whose four partons are matched, and the b_lep
+    accuracy of every rule."""
+    truth = true_assignment(events)
+    selected = fully_matched(truth)
+    if not selected.any():
+        raise InputError("no calibration event has all four partons matched: cannot calibrate λ")
+    fit = _Fit.build(events, sigmas, MAX_ASSIGNMENT_JETS, W_MASS, TOP_MASS)
+
+    def accuracy(rule: PosteriorRule) -> float:
+        assigned = fit.assign(posterior, rule, result.valid)
+        return float((assigned.jets[selected, 0] == truth[selected, 0]).mean())
+
+    return _best_rule(accuracy, rules)
+
+
+def _best_rule(
+    accuracy: Callable[[PosteriorRule], float], rules: tuple[PosteriorRule, ...]
+) -> tuple[PosteriorRule, dict[str, float]]:
+    """The rule with the highest ``accuracy`` (the first of ``rules`` on a tie) and every
+    rule's accuracy keyed by its label."""
+    scores = {rule.label: accuracy(rule) for rule in rules}
+    return max(rules, key=lambda rule: scores[rule.label]), scores
 
 
 def _matched_jet(events: PaddedEvents, parton: np.ndarray, max_jets: int) -> np.ndarray:
@@ -335,28 +471,63 @@ def _require_dilepton(events: PaddedEvents) -> None:
 
 
 def dilepton_masses(events: PaddedEvents, neutrinos: np.ndarray) -> np.ndarray:
-    """(n, 2, 2) m(bℓν) by [pairing p, side]: p gives b candidate p to ℓ⁺; side 0 = ℓ⁺ν, 1 = ℓ⁻ν̄."""
+    """m(bℓν) by [pairing p, side]: p gives b candidate p to ℓ⁺; side 0 = ℓ⁺ν, 1 = ℓ⁻ν̄.
+
+    ``neutrinos`` (n, 2, 3) gives (n, 2, 2); posterior draws (n, S, 2, 3) give (n, S, 2, 2).
+    """
     _require_dilepton(events)
     candidates, _ = b_jet_candidates(events)
     nu = massless_from_momentum(np.asarray(neutrinos, dtype=np.float64))
-    w_pos = events.lepton_pos + nu[:, 0]
-    w_neg = events.lepton_neg + nu[:, 1]
-    out = np.empty((len(events), 2, 2))
+    extra = (1,) * (nu.ndim - 3)  # the draw axis, if any
+    n = len(events)
+    w_pos = events.lepton_pos.reshape(n, *extra, 4) + nu[..., 0, :]
+    w_neg = events.lepton_neg.reshape(n, *extra, 4) + nu[..., 1, :]
+    out = np.empty((*nu.shape[:-2], 2, 2))
     for p in (0, 1):
-        out[:, p, 0] = mass(w_pos + candidates[:, p])
-        out[:, p, 1] = mass(w_neg + candidates[:, 1 - p])
+        out[..., p, 0] = mass(w_pos + candidates[:, p].reshape(n, *extra, 4))
+        out[..., p, 1] = mass(w_neg + candidates[:, 1 - p].reshape(n, *extra, 4))
     return out
 
 
-def pair_dilepton(events: PaddedEvents, result: NeutrinoResult, top_mass=TOP_MASS) -> np.ndarray:
+@dataclass(frozen=True)
+class PosteriorChoice:
+    """How a posterior enters the dilepton pairing: σ_bℓν (GeV) of the χ² and the rule (λ, T)."""
+
+    sigma: float
+    rule: PosteriorRule
+
+
+def choose_dilepton(
+    events: PaddedEvents, posterior: Posterior, choice: PosteriorChoice, top_mass=TOP_MASS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) b candidate paired with ℓ⁺ and (n, 2, 3) neutrinos: the pairing minimising the
+    soft minimum over the draws of Σ_tops (m(bℓν) − m_t)²/σ² − 2λ Δlog p, and its best draw
+    (:func:`nuanalysis.observables.posterior_pairing`)."""
+    masses = dilepton_masses(events, posterior.draws)
+    pairing, draw = posterior_pairing(
+        masses, posterior.penalty(choice.rule), choice.sigma, choice.rule.temperature, top_mass
+    )
+    return pairing, posterior.draws[np.arange(len(draw)), draw]
+
+
+def pair_dilepton(
+    events: PaddedEvents,
+    result: NeutrinoResult,
+    top_mass=TOP_MASS,
+    choice: PosteriorChoice | None = None,
+) -> np.ndarray:
     """(n,) index of the b candidate paired with ℓ⁺: the method's own (``extras["b_pairing"]``
-    or ``extras["pairing"]``, ellipse) or :func:`nuanalysis.observables.top_mass_pairing`;
+    or ``extras["pairing"]``, ellipse), with a ``choice`` and a posterior in the result the
+    posterior-aware :func:`choose_dilepton`, else :func:`nuanalysis.observables.top_mass_pairing`;
     -1 without two candidates, a neutrino or the method's pairing."""
     _require_dilepton(events)
     _, has_two = b_jet_candidates(events)
     key = next((key for key in PAIRING_KEYS if key in result.extras), None)
+    posterior = Posterior.from_result(result)
     if key is not None:
         pairing = np.asarray(result.extras[key], dtype=np.int64)
+    elif choice is not None and posterior is not None:
+        pairing, _ = choose_dilepton(events, posterior, choice, top_mass)
     else:
         pairing = top_mass_pairing(dilepton_masses(events, result.momenta), top_mass)
     return np.where(has_two & result.valid, pairing, -1)
@@ -384,6 +555,28 @@ def calibrate_dilepton_sigma(
     return rms_about(chosen.ravel(), top_mass)
 
 
+def calibrate_dilepton_rule(
+    events: PaddedEvents,
+    result: NeutrinoResult,
+    posterior: Posterior,
+    sigma: float,
+    rules: tuple[PosteriorRule, ...] = RULES,
+) -> tuple[PosteriorRule, dict[str, float]]:
+    """The rule (λ, T) among ``rules`` giving the most correct pairings, with σ_bℓν =
+    ``sigma``, on the (calibration) ``events``, and the pairing accuracy of every rule."""
+    truth = true_dilepton_pairing(events)
+    _, has_two = b_jet_candidates(events)
+    selected = (truth >= 0) & has_two & result.valid
+    if not selected.any():
+        raise InputError("no calibration event has both b candidates matched: cannot calibrate λ")
+
+    def accuracy(rule: PosteriorRule) -> float:
+        pairing, _ = choose_dilepton(events, posterior, PosteriorChoice(sigma, rule))
+        return float((pairing[selected] == truth[selected]).mean())
+
+    return _best_rule(accuracy, rules)
+
+
 # --------------------------------------------------------------------------- the study
 
 
@@ -401,13 +594,16 @@ def _subset(result: NeutrinoResult, keep: np.ndarray) -> NeutrinoResult:
 
 def _by_multiplicity(
     correct: np.ndarray, n_jets: np.ndarray, labels: tuple[str, ...]
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Fraction correct per jet multiplicity and its binomial uncertainty: half the 68 % Wilson
+    interval (:func:`nuanalysis.statistics.binomial_fraction`), not 0 at 0 or 1 correct."""
     capped = np.minimum(n_jets, int(labels[-1]))
-    out = {}
+    fraction, uncertainty = {}, {}
     for label in labels:
         in_bin = capped == int(label)
-        out[label] = float(correct[in_bin].mean()) if in_bin.any() else float("nan")
-    return out
+        figure = binomial_fraction(int(correct[in_bin].sum()), int(in_bin.sum()))
+        fraction[label], uncertainty[label] = figure["value"], figure["err"]
+    return fraction, uncertainty
 
 
 def _counts(n_jets: np.ndarray, labels: tuple[str, ...]) -> dict[str, int]:
@@ -415,65 +611,176 @@ def _counts(n_jets: np.ndarray, labels: tuple[str, ...]) -> dict[str, int]:
     return {label: int((capped == int(label)).sum()) for label in labels}
 
 
+GAP_GROUPS = {"4-6": (4, 6), "7-9": (7, 9)}
+"""Jet multiplicities pooled for the share of the truth-ν − quadratic b_lep gap closed."""
+
+BOOTSTRAP_REPLICAS = 400
+
+
+def gap_closed(
+    correct: dict[str, np.ndarray],
+    n_jets: np.ndarray,
+    floor: str = "quadratic",
+    ceiling: str = "truth",
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per method and :data:`GAP_GROUPS` group: the share (a − a_floor)/(a_ceiling − a_floor)
+    of the accuracy gap between ``floor`` and ``ceiling`` that the method closes, with a
+    bootstrap uncertainty (the same events are resampled for all methods, so their
+    correlation is kept), and the pooled accuracy with its binomial uncertainty."""
+    rng = np.random.default_rng(seed)
+    capped = np.minimum(n_jets, 9)
+    out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in correct}
+    for group, (low, high) in GAP_GROUPS.items():
+        rows = np.flatnonzero((capped >= low) & (capped <= high))
+        if len(rows) == 0:
+            continue
+        replicas = rng.integers(0, len(rows), (BOOTSTRAP_REPLICAS, len(rows)))
+        accuracy = {name: c[rows].astype(float) for name, c in correct.items()}
+        resampled = {name: a[replicas].mean(axis=1) for name, a in accuracy.items()}
+        for name, a in accuracy.items():
+            figure = binomial_fraction(int(a.sum()), len(rows))
+            entry = {"accuracy": figure["value"], "uncertainty": figure["err"]}
+            p = figure["value"]
+            if floor in accuracy and ceiling in accuracy:
+                gap = accuracy[ceiling].mean() - accuracy[floor].mean()
+                gaps = resampled[ceiling] - resampled[floor]
+                share = np.divide(
+                    resampled[name] - resampled[floor], gaps, out=np.full_like(gaps, np.nan),
+                    where=gaps != 0,
+                )  # fmt: skip
+                entry["gap_closed"] = float((p - accuracy[floor].mean()) / gap) if gap else np.nan
+                entry["gap_closed_uncertainty"] = float(np.nanstd(share))
+            entry["n_events"] = len(rows)
+            out[name][group] = entry
+    return out
+
+
+def _posterior_rule(
+    name: str,
+    given: dict[str, dict[str, float]],
+    can_calibrate: bool,
+    calibrate: Callable[[], tuple[PosteriorRule, dict[str, float]]],
+    rules_used: dict[str, dict],
+) -> PosteriorRule:
+    """The rule of method ``name``: given, else ``calibrate()`` (with calibration events);
+    recorded in ``rules_used``."""
+    scores = None
+    if name in given:
+        rule = PosteriorRule(**given[name])
+    elif can_calibrate:
+        rule, scores = calibrate()
+    else:
+        raise InputError(
+            f"the posterior rule (λ, T) of {name} is calibrated on calibration events: give it "
+            "(an earlier assign --json holds it under posterior_rule) or calibrate"
+        )
+    rules_used[name] = {**asdict(rule), "calibration_accuracy": scores}
+    return rule
+
+
 def assignment_study(
     events: PaddedEvents,
     results: dict[str, NeutrinoResult],
     calibration: np.ndarray,
     sigmas: dict[str, dict[str, float]] | None = None,
+    rules: dict[str, dict[str, float]] | None = None,
 ) -> dict:
     """σ calibrated on the ``calibration`` events, accuracies on the others (Tables 2–5).
 
     ``sigmas`` (as from :func:`load_sigmas`) fixes the σ of the methods it
-    names instead of calibrating them.
+    names instead of calibrating them; ``rules`` ({method: {log_prob_weight,
+    temperature}}) likewise the rule of methods carrying a posterior
+    (``flow-posterior``, :mod:`nuanalysis.posterior`), which are otherwise
+    calibrated after their σ, on the same events (:func:`calibrate_posterior_rule`,
+    :func:`calibrate_dilepton_rule`); the σ of such a method are those of its
+    point (the mode).
 
     Semileptonic: per method, the σ of eq. 4 and the fraction of correct b_lep,
     b_had, q (the leading true light-quark jet among the chosen pair) and qq
     (both) per jet multiplicity, among events whose four partons are matched
-    to distinct jets among the 9 leading. Dilepton: σ_bℓν and the fraction of
-    correct b ↔ lepton pairings among events whose two b candidates are the
+    to distinct jets among the 9 leading, with binomial uncertainties
+    (``uncertainty``), and the share of the truth − quadratic b_lep gap closed
+    at 4–6 and 7–9 jets (:func:`gap_closed`). Dilepton: σ_bℓν and the fraction
+    of correct b ↔ lepton pairings among events whose two b candidates are the
     matched b and b̄.
     """
-    given = sigmas or {}
+    given, given_rules = sigmas or {}, rules or {}
     calibration = np.asarray(calibration, dtype=bool)
     evaluation = ~calibration
     cal_events, eval_events = events.select(calibration), events.select(evaluation)
-    out: dict = {"channel": events.channel, "sigmas": {}, "accuracy": {}}
+    out: dict = {"channel": events.channel, "sigmas": {}, "accuracy": {}, "uncertainty": {}}
+    correct_by_role: dict[str, dict[str, np.ndarray]] = {}
+    rules_used: dict[str, dict] = {}
+    can_calibrate = bool(calibration.any())
     if events.channel == "semileptonic":
         truth = true_assignment(eval_events)
         selected = fully_matched(truth)
-        n_jets = eval_events.n_jets[selected]
-        out["accuracy"] = {role: {} for role in ("blep", "bhad", "q", "qq")}
+        labels = JET_MULTIPLICITIES
         for name, result in results.items():
             fixed = given.get(name)
+            cal_result, eval_result = _subset(result, calibration), _subset(result, evaluation)
             method_sigmas = (
                 MassSigmas.from_dict(fixed)
                 if fixed is not None
-                else calibrate_sigmas(cal_events, _subset(result, calibration))
+                else calibrate_sigmas(cal_events, cal_result)
             )
             out["sigmas"][name] = method_sigmas.to_dict()
-            assigned = assign_semileptonic(eval_events, _subset(result, evaluation), method_sigmas)
-            for role, correct in correct_roles(assigned.jets, truth).items():
-                out["accuracy"][role][name] = _by_multiplicity(
-                    correct[selected], n_jets, JET_MULTIPLICITIES
+            posterior, rule = Posterior.from_result(result), None
+            if posterior is not None:
+                calibrate = partial(
+                    calibrate_posterior_rule,
+                    cal_events,
+                    cal_result,
+                    posterior.select(calibration),
+                    method_sigmas,
                 )
-        out["n_events"] = _counts(n_jets, JET_MULTIPLICITIES)
+                rule = _posterior_rule(name, given_rules, can_calibrate, calibrate, rules_used)
+            assigned = assign_semileptonic(
+                eval_events,
+                eval_result,
+                method_sigmas,
+                posterior=None if posterior is None else posterior.select(evaluation),
+                rule=rule,
+            )
+            for role, correct in correct_roles(assigned.jets, truth).items():
+                correct_by_role.setdefault(role, {})[name] = correct[selected]
+        out["blep_gap_closed"] = gap_closed(correct_by_role["blep"], eval_events.n_jets[selected])
     else:
         truth = true_dilepton_pairing(eval_events)
         selected = truth >= 0
-        n_jets = eval_events.n_jets[selected]
-        out["accuracy"]["pairing"] = {}
+        labels = PAIRING_MULTIPLICITIES
         for name, result in results.items():
+            cal_result, eval_result = _subset(result, calibration), _subset(result, evaluation)
             sigma = (
                 given[name]["blnu"]
                 if name in given
-                else calibrate_dilepton_sigma(cal_events, _subset(result, calibration))
+                else calibrate_dilepton_sigma(cal_events, cal_result)
             )
             out["sigmas"][name] = {"blnu": sigma}
-            pairing = pair_dilepton(eval_events, _subset(result, evaluation))
-            out["accuracy"]["pairing"][name] = _by_multiplicity(
-                (pairing == truth)[selected], n_jets, PAIRING_MULTIPLICITIES
-            )
-        out["n_events"] = _counts(n_jets, PAIRING_MULTIPLICITIES)
+            posterior, choice = Posterior.from_result(result), None
+            if posterior is not None:
+                calibrate = partial(
+                    calibrate_dilepton_rule,
+                    cal_events,
+                    cal_result,
+                    posterior.select(calibration),
+                    sigma,
+                )
+                rule = _posterior_rule(name, given_rules, can_calibrate, calibrate, rules_used)
+                choice = PosteriorChoice(sigma, rule)
+            pairing = pair_dilepton(eval_events, eval_result, choice=choice)
+            correct_by_role.setdefault("pairing", {})[name] = (pairing == truth)[selected]
+    n_jets = eval_events.n_jets[selected]
+    for role, by_method in correct_by_role.items():
+        out["accuracy"][role], out["uncertainty"][role] = {}, {}
+        for name, correct in by_method.items():
+            fraction, uncertainty = _by_multiplicity(correct, n_jets, labels)
+            out["accuracy"][role][name] = fraction
+            out["uncertainty"][role][name] = uncertainty
+    if rules_used:
+        out["posterior_rule"] = rules_used
+    out["n_events"] = _counts(n_jets, labels)
     out["n_calibration"] = int(calibration.sum())
     out["n_evaluation"] = int(evaluation.sum())
     return out

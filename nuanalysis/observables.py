@@ -23,6 +23,7 @@ from nuanalysis.kinematics import mass, massless_from_momentum, pt
 from nuanalysis.methods.candidates import b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.posterior import soft_minimum
 
 PAIRING_KEY = "b_pairing"
 """``NeutrinoResult.extras`` key: (n,) int, the b-jet candidate paired with ℓ⁺ (0: the leading
@@ -41,7 +42,19 @@ def top_mass_pairing(masses: np.ndarray, top_mass=TOP_MASS) -> np.ndarray:
     """(n,) pairing minimising Σ (m(bℓν) − m_t)² over both tops, from ``masses`` (n, 2, 2)
     indexed [pairing, side]. With one σ for both tops the χ² (m − m_t)²/σ² has the same
     minimum, so σ does not enter."""
-    return np.argmin(((masses - top_mass) ** 2).sum(axis=2), axis=1)
+    return posterior_pairing(masses[:, None], np.zeros((len(masses), 1)), 1.0, 0.0, top_mass)[0]
+
+
+def posterior_pairing(
+    masses: np.ndarray, penalty: np.ndarray, sigma: float, temperature: float, top_mass=TOP_MASS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) pairing minimising the soft minimum over draws s (:mod:`nuanalysis.posterior`) of
+    Σ_tops (m(bℓν_s) − m_t)²/σ² + penalty_s, and (n,) its best draw; ``masses`` (n, S, 2, 2)
+    indexed [draw, pairing, side], ``penalty`` (n, S) the posterior's −2λ Δlog p."""
+    chi2 = ((masses - top_mass) ** 2).sum(axis=3) / sigma**2 + penalty[:, :, None]
+    pairing = np.argmin(soft_minimum(chi2, temperature, axis=1), axis=1)
+    draw = np.argmin(chi2[np.arange(len(pairing)), :, pairing], axis=1)
+    return pairing, draw
 
 
 def pair_tops(

@@ -185,7 +185,8 @@ def test_assign_command_on_exact_events(synthetic_ntuple, tmp_path, channel):
 
     path = synthetic_ntuple(channel, 300, jet_resolution=0.0, seed=8)
     out = tmp_path / "a.json"
-    args = ["--methods", "truth", "--input", str(path), "--json", str(out), "--out", str(tmp_path)]
+    report = str(tmp_path / "report")  # not the folder holding the input, which --out replaces
+    args = ["--methods", "truth", "--input", str(path), "--json", str(out), "--out", report]
     result = CliRunner().invoke(command, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     study = json.loads(out.read_text())
