@@ -46,8 +46,11 @@ from tqdm.auto import tqdm
 
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, reconstruct
 from nuanalysis.observables import reco_observables, truth_observables
+from nuanalysis.oversampling import draw_fractions, posterior_observables
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.plotting import plot_study as plot_study
+from nuanalysis.posterior import Posterior
+from nuanalysis.unfold_scan import ClosureSplit, KScan, format_scan, scan_k, stress_weights
 from unfolding import (
     Response,
     UnfoldingError,
@@ -80,13 +83,14 @@ class MethodUnfolding:
     name: str
     response: Response
     measured: np.ndarray
-    measured_w2: np.ndarray
+    measured_w2: np.ndarray  # its covariance: a matrix (see ClosureSplit.measured)
     truth: np.ndarray  # truth spectrum of the unfolded (odd) half
     valid_fraction: float
     svd: UnfoldResult
     bayes: UnfoldResult
     response_covariance: np.ndarray | None = None
     ratio_to_truth: np.ndarray | None = None
+    k_scan: KScan | None = None  # uncertainty and closure bias for every k (unfold_scan)
 
     @property
     def rel_uncertainty(self) -> np.ndarray:
@@ -145,6 +149,8 @@ class UnfoldStudy:
             }
             if m.response_covariance is not None:
                 entry["rel_uncertainty_with_response"] = m.rel_uncertainty_with_response.tolist()
+            if m.k_scan is not None:
+                entry["k_scan"] = m.k_scan.to_dict()
             methods[name] = entry
         methods.update({name: {"error": reason} for name, reason in self.failures.items()})
         return {
@@ -178,24 +184,40 @@ def build_method(
     truth_values: tuple[np.ndarray, np.ndarray],
     mtt_edges,
     ptt_edges,
-) -> tuple[Response, tuple[np.ndarray, np.ndarray], np.ndarray, float]:
-    """Response (even entries), measured spectrum (odd), odd-half truth and the valid fraction."""
-    mtt, ptt, valid = reco_observables(events, result)
+    stress: float = 0.0,
+) -> ClosureSplit:
+    """Response from the even entries, the odd entries' reco and truth binned.
+
+    A result carrying a posterior (``flow-posterior``) enters with all its draws at weight
+    1/S, in the response and in the measured spectrum, whose covariance is then a full
+    matrix (:mod:`nuanalysis.oversampling`); a point is one draw. ``stress`` reweights the
+    odd half (:func:`nuanalysis.unfold_scan.stress_weights`).
+    """
     train, test = split_halves(len(events))
-    weight = events.weight
+    weight = np.array(events.weight, dtype=np.float64)
+    weight[test] *= stress_weights(truth_values[0][test], stress)
     response = Response(
         _axis(mtt_edges, "mtt", r"$m_{t\bar{t}}$ [GeV]"),
         _axis(ptt_edges, "ptt", r"$p_{T}^{t}$ [GeV]"),
     )
-    response.fill(
+    posterior = Posterior.from_result(result)
+    if posterior is None:
+        mtt, ptt, valid = reco_observables(events, result)
+        mtt, ptt = mtt[:, None], ptt[:, None]
+    else:
+        mtt, ptt, has_two = posterior_observables(events, posterior)
+        valid = has_two & result.valid
+    truth_test = (truth_values[0][test][:, None], truth_values[1][test][:, None])
+    return ClosureSplit(
+        response.axes,
         (mtt[train], ptt[train]),
         (truth_values[0][train], truth_values[1][train]),
         weight[train],
-        reco_valid=valid[train],
+        valid[train],
+        draw_fractions(response, (mtt[test], ptt[test]), valid[test], weight[test]),
+        draw_fractions(response, truth_test, np.ones(test.sum(), dtype=bool), weight[test]),
+        float(valid.mean()),
     )
-    measured = response.spectrum((mtt[test], ptt[test]), weight[test], valid[test])
-    truth_test, _ = response.spectrum((truth_values[0][test], truth_values[1][test]), weight[test])
-    return response, measured, truth_test, float(valid.mean())
 
 
 def _axis(edges, name: str, label: str) -> hist.axis.Variable:
@@ -239,6 +261,7 @@ def unfold_methods(
     response_toys: int = 0,
     seed: int = 1,
     progress: bool = True,
+    stress: float = 0.0,
 ) -> UnfoldStudy:
     """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring)."""
     truth_values = truth_observables(events)
@@ -246,12 +269,12 @@ def unfold_methods(
     concrete = resolve_backend(backend)
     rng = np.random.default_rng(seed)
     built = {
-        name: build_method(events, results[name], truth_values, mtt_edges, ptt_edges)
+        name: build_method(events, results[name], truth_values, mtt_edges, ptt_edges, stress)
         for name in names
     }
 
     if k is None:
-        k = choose_k(*built[names[0]][:2], k_rule)
+        k = choose_k(built[names[0]].response(), built[names[0]].measured, k_rule)
         rule = f"{k_rule} rule on the {names[0]} unfolding, common to all methods"
     else:
         rule = "given"
@@ -260,7 +283,8 @@ def unfold_methods(
         events.channel, len(events), concrete, int(k), rule, tuple(mtt_edges), tuple(ptt_edges)
     )
     for name in tqdm(names, desc="unfolding", unit="method", disable=not progress):
-        response, (measured, w2), truth_test, valid_fraction = built[name]
+        method = built[name]
+        response, (measured, w2), truth_test = method.response(), method.measured, method.truth
         try:
             svd = unfold(response, measured, w2, k=k, backend=concrete)
             bayes = unfold(response, measured, w2, algorithm="bayes", iterations=BAYES_ITERATIONS)
@@ -270,8 +294,9 @@ def unfold_methods(
             study.failures[name] = str(error)
             continue
         entry = MethodUnfolding(
-            name, response, measured, w2, truth_test, valid_fraction, svd, bayes
+            name, response, measured, w2, truth_test, method.valid_fraction, svd, bayes
         )
+        entry.k_scan = scan_k(method, rng=rng)
         if response_toys:
             entry.response_covariance = response_toys_covariance(
                 response,
@@ -335,6 +360,9 @@ def format_table(study: UnfoldStudy) -> str:
         )
     )
     lines.extend(f"{name}: not unfolded: {why}" for name, why in study.failures.items())
+    scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
+    if scans:
+        lines.append(format_scan(scans, REFERENCE))
     lines.append(
         "valid fraction: "
         + ", ".join(f"{n} {m.valid_fraction:.3f}" for n, m in study.methods.items())
