@@ -246,6 +246,7 @@ def test_compare_reports_a_method_without_any_solution(synthetic_ntuple, tmp_pat
         compare, [*args, "--json", str(out_json), "--out", str(out_dir)], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
+    assert "nan" not in result.output.lower()
     summary = json.loads(out_json.read_text())
     failed = summary["methods"][NEVER]
     assert failed["valid_fraction"] == 0.0 and 0.0 < failed["valid_fraction_err"] < 0.01
