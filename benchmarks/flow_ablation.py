@@ -4,12 +4,13 @@ Trains ν-Flows / ν²-Flows models (or takes given ones) and evaluates each on 
 held-out sample (``samples/eval_<channel>.root``, never used for training):
 
 * rows ``--row NAME:key=value,...`` (keys: ``frame`` lab|canonical, ``events``,
-  ``preset``, ``train`` a glob of training files, ``minutes``, ``cc`` 1 for
+  ``preset``, ``train`` a glob of training files, ``minutes`` (wall-clock cap),
+  ``epochs`` (cap, default 300; early stopping as the preset says), ``cc`` 1 for
   charge-conjugation augmentation) — e.g. baseline recipe, + symmetries,
   + re-smeared copies, + more events, + ``paper`` preset;
-* a scaling curve: every ``--sizes`` × ``--frames`` combination, trained for
-  ``--minutes`` each on the first N events of ``--train`` (equal time, not
-  convergence: say so when quoting it);
+* a scaling curve: every ``--sizes`` × ``--frames`` combination, trained on the
+  first N events of ``--train`` until early stopping or the ``--minutes`` cap
+  (the table says which, with the CPU seconds used);
 * ``--model NAME=PATH``: models trained elsewhere (the shipped one, a long run).
 
 Columns: hold-out NLL (−log p of the true ν in (p_x, p_y, η), GeV units, mean),
@@ -61,6 +62,7 @@ class Row:
     preset: str = "default"
     train: str | None = None
     minutes: float = 5.0
+    epochs: int = 300
     cc: bool = False
     path: Path | None = None
     info: dict = field(default_factory=dict)
@@ -79,6 +81,7 @@ class Row:
             preset=values.get("preset", "default"),
             train=values.get("train"),
             minutes=float(values.get("minutes", 5.0)),
+            epochs=int(values.get("epochs", 300)),
             cc=values.get("cc") in ("1", "true", True),
         )
 
@@ -105,6 +108,7 @@ def train_row(row: Row, channel: str, out_dir: Path, seed: int):
         targets,
         hp,
         out_dir / f"{row.name}.ckpt",
+        epochs=row.epochs,
         max_seconds=60.0 * row.minutes,
         seed=seed,
         progress=False,
@@ -115,6 +119,7 @@ def train_row(row: Row, channel: str, out_dir: Path, seed: int):
         "cpu_seconds": time.process_time() - cpu,
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
         "files": files,
         "frame": row.frame,
         "preset": row.preset,
@@ -171,7 +176,7 @@ def evaluate(model, events: PaddedEvents, references: dict, n_samples: int) -> d
 
 def print_table(channel: str, rows: list[Row], results: dict[str, dict]) -> None:
     dilepton = channel == "dilepton"
-    head = f"{'model':<24} {'events':>7} {'CPU s':>6} {'NLL':>7} {'ν pz':>6}"
+    head = f"{'model':<24} {'events':>7} {'CPU s':>6} {'epochs':>7} {'NLL':>7} {'ν pz':>6}"
     head += f" {'ν̄ pz':>6}" if dilepton else ""
     head += f" {'η':>5} {'m(ℓν)':>6} {'m(bℓν)':>6}"
     if dilepton:
@@ -180,12 +185,15 @@ def print_table(channel: str, rows: list[Row], results: dict[str, dict]) -> None
         head += "  b_lep flow/quadratic " + " ".join(f"{j:>4}" for j in JETS)
         head += f" {'7-9':>5} {'gap 7-9':>12}"
     print(f"\n{channel}: width68 in GeV (η: none), flow(mode) on the held-out sample")
+    print("epochs: trained epochs; * = stopped by the time or epoch cap, not by early stopping")
     print(head)
     for row in rows:
         r, info = results[row.name], row.info
         line = f"{row.name:<24} {info.get('n_events', '?'):>7} "
         cpu = info.get("cpu_seconds")
         line += f"{cpu:>6.0f} " if cpu is not None else f"{'?':>6} "
+        capped = "" if info.get("stopped_early", True) else "*"
+        line += f"{str(info.get('epochs', '?')) + capped:>7} "
         line += f"{r['nll']:>7.3f} {r['nu_pz']:>6.1f}"
         line += f" {r['nubar_pz']:>6.1f}" if dilepton else ""
         line += f" {r['nu_eta']:>5.2f} {r['mlnu']:>6.1f} {r['mblnu']:>6.1f}"
