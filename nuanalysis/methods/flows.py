@@ -1,4 +1,5 @@
-"""Registry adapters of the learned methods: ``flow`` (mode), ``flow-sample``, ``ff`` (ν-FF).
+"""Registry adapters of the learned methods: ``flow`` (mode), ``flow-sample``,
+``flow-posterior`` (the mode and the posterior draws), ``ff`` (ν-FF).
 
 Every option is optional: ``model`` (a ``.pt`` or ``.onnx`` path or a loaded
 model; default the pretrained model shipped for the events' channel),
@@ -20,6 +21,7 @@ from nuanalysis.flows.inference import MODE_SAMPLES, ModelLike, flow_mode, regre
 from nuanalysis.methods.option_types import PositiveCount
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
+from nuanalysis.posterior import DRAWS_KEY, LOG_PROB_KEY
 
 
 @register(
@@ -58,6 +60,33 @@ def flow_sample_method(
 ) -> NeutrinoResult:
     samples, log_prob = sample_posterior(events, 1, model, seed, first_event_index, backend)
     return NeutrinoResult(samples[:, 0], np.ones(len(events), dtype=bool), weight=log_prob[:, 0])
+
+
+@register(
+    "flow-posterior",
+    channels=CHANNELS,
+    description=f"ν-Flows / ν²-Flows mode, keeping {MODE_SAMPLES} posterior draws for the "
+    "posterior-aware χ² assignment and b ↔ lepton pairing",
+    model_type="flow",
+)
+def flow_posterior_method(
+    events: PaddedEvents,
+    model: ModelLike = None,
+    n_samples: PositiveCount = MODE_SAMPLES,
+    seed: int = 0,
+    first_event_index: int = 0,
+    backend: str = "torch",
+) -> NeutrinoResult:
+    """The mode, as ``flow``, plus the draws and their log-densities in ``extras``
+    (:mod:`nuanalysis.posterior`), from which ``assign`` chooses the neutrino jointly
+    with the jets."""
+    samples, log_prob = sample_posterior(events, n_samples, model, seed, first_event_index, backend)
+    best = np.argmax(log_prob, axis=1)
+    rows = np.arange(len(events))
+    extras = {DRAWS_KEY: samples.astype(np.float32), LOG_PROB_KEY: log_prob.astype(np.float32)}
+    return NeutrinoResult(
+        samples[rows, best], np.ones(len(events), dtype=bool), log_prob[rows, best], extras
+    )
 
 
 @register(
