@@ -57,6 +57,30 @@ def flow_over_quadratic(study: dict) -> dict[str, float] | None:
     }
 
 
+def posterior_lines(study: dict) -> list[str]:
+    """The posterior rules used (λ, T; :mod:`nuanalysis.posterior`) and, per method, the pooled
+    b_lep accuracy and the share of the truth − quadratic gap closed at 4–6 and 7–9 jets."""
+    lines = [
+        f"\n{name}: posterior rule λ = {rule['log_prob_weight']:g}, T = {rule['temperature']:g}"
+        + (" (calibrated)" if rule["calibration_accuracy"] else " (given)")
+        for name, rule in study.get("posterior_rule", {}).items()
+    ]
+    gaps = study.get("blep_gap_closed", {})
+    if gaps:
+        lines.append(
+            "\nb_lep pooled: accuracy ± binomial, share of the truth − quadratic gap closed"
+        )
+    for name, groups in gaps.items():
+        cells = []
+        for group, entry in groups.items():
+            cell = f"{group} jets {entry['accuracy']:.3f} ± {entry['uncertainty']:.3f}"
+            if "gap_closed" in entry:
+                cell += f" (gap {entry['gap_closed']:+.2f} ± {entry['gap_closed_uncertainty']:.2f})"
+            cells.append(cell)
+        lines.append(f"  {name:15s} " + "   ".join(cells))
+    return lines
+
+
 @click.command(name="assign")
 @run_options(default_channel="semileptonic")
 @click.option(
@@ -97,13 +121,14 @@ def command(
     """
     import numpy as np
 
-    from nuanalysis.assignment import assignment_study, load_sigmas
+    from nuanalysis.assignment import assignment_study, load_posterior_rules, load_sigmas
 
     names, paths = request.methods, request.paths
     inputs = request.input_files() + ([] if sigmas_path is None else [sigmas_path])
     report = None if no_report else out_dir
     check_outputs([("--out", report, True), ("--json", json_path, False)], inputs)
     given = None if sigmas_path is None else load_sigmas(sigmas_path)
+    rules = None if sigmas_path is None else load_posterior_rules(sigmas_path)
     missing = [name for name in names if given is not None and name not in given]
     if missing:
         raise click.BadParameter(
@@ -112,7 +137,7 @@ def command(
     run = request.run()
     entries = np.arange(len(run.events))
     calibration = entries % 2 == 0 if given is None else np.zeros(len(entries), dtype=bool)
-    study = assignment_study(run.events, run.results, calibration, given)
+    study = assignment_study(run.events, run.results, calibration, given, rules)
     study["input"] = paths[0] if len(paths) == 1 else paths
     ratio = flow_over_quadratic(study)
     if ratio is not None:
@@ -129,6 +154,8 @@ def command(
         click.echo(
             "\nb_lep flow / quadratic: " + "  ".join(f"{n}: {r:.2f}" for n, r in ratio.items())
         )
+    for line in posterior_lines(study):
+        click.echo(line)
     if not no_report:
         with atomic_folder(out_dir) as folder:
             html_path = write_assignment_report(study, tables, folder)
