@@ -11,13 +11,18 @@ same events and we print:
   truth-matched b jet (``jet_match``): the median and width68 of the
   distribution itself and of reco − (same with the true neutrino); m_tt and
   pT_t (definitions: :mod:`nuanalysis.metrics`, shared with ``nuanalysis compare``);
-* latency of one event and batched throughput of ``flow`` (256 samples) and
-  ``flow-sample``.
+* for every learned estimator and backend (:data:`VARIANTS`: ``flow`` as the
+  256-draw mode or the latent mode's image, ``flow-sample``, ``ff``; torch or
+  onnxruntime): single-event latency and batched events/s at each ``--threads``
+  count, and its width68 (p_z, η, E of each ν, m(ℓν), m(bℓν), m_tt) relative to
+  the 256-draw mode's on the same events (issue 11: a fast estimator may
+  replace the mode only within 2 %).
 
 Slow methods are run on as many events as fit in ``--time-budget`` seconds
 (their ``n_events`` says how many). Usage::
 
-    python benchmarks/flows.py [--channel dilepton] [--max-events 5000] [--json out.json]
+    OMP_NUM_THREADS=1 python benchmarks/flows.py [--channel dilepton] [--max-events 5000] \
+        [--threads 1,2] [--variants flow,flow-latent] [--methods none] [--json out.json]
 """
 
 from __future__ import annotations
@@ -38,6 +43,20 @@ from nuanalysis.padded import CHANNELS, PaddedEvents
 
 FLOW_METHODS = ("flow", "flow-sample", "ff")
 BASELINES = ("quadratic", "ellipse", "nw")
+VARIANTS = {
+    "flow": ("flow", {}),
+    "flow-64": ("flow", {"n_samples": 64}),
+    "flow-latent": ("flow", {"estimator": "latent"}),
+    "flow-onnx": ("flow", {"backend": "onnx"}),
+    "flow-latent-onnx": ("flow", {"estimator": "latent", "backend": "onnx"}),
+    "flow-sample": ("flow-sample", {}),
+    "flow-sample-onnx": ("flow-sample", {"backend": "onnx"}),
+    "ff": ("ff", {}),
+    "ff-onnx": ("ff", {"backend": "onnx"}),
+}
+"""Learned estimators × backends: (registered method, options)."""
+RATIO_KEYS = ("pz", "eta", "e")
+MASS_KEYS = ("mlnu", "mblnu", "mtt")
 
 
 def evaluate(name: str, events: PaddedEvents, budget: float, options: dict) -> dict[str, object]:
@@ -71,9 +90,39 @@ def speed(name: str, events: PaddedEvents, options: dict, repeats: int = 20) -> 
     reconstruct(name, events, **options)
     return {
         "latency_ms": 1e3 * float(np.median(latencies)),
-        "batched_events_per_second": len(events) / (time.perf_counter() - started),
+        "events_per_second": len(events) / (time.perf_counter() - started),
         "batch_events": len(events),
     }
+
+
+def set_threads(threads: int) -> None:
+    """torch (and onnxruntime sessions made after this) and numba on ``threads`` threads."""
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def compare_variants(
+    events: PaddedEvents, speed_events: PaddedEvents, labels: list[str], options: dict, threads
+) -> dict[str, dict]:
+    """Speed of every variant at each thread count, and its resolution on ``events``
+    (at the first thread count) relative to the 256-draw mode's."""
+    out = {}
+    for label in labels:
+        name, extra = VARIANTS[label]
+        call = options.get(name, {}) | extra
+        entry = {"method": name, "options": {k: str(v) for k, v in extra.items()}, "speed": {}}
+        for count in threads:
+            set_threads(count)
+            entry["speed"][count] = speed(name, speed_events, call)
+        set_threads(threads[0])
+        started = time.perf_counter()
+        result = reconstruct(name, events, **call)
+        entry["figures"] = method_figures(events, result, time.perf_counter() - started)
+        out[label] = entry
+    if "flow" in out:
+        for entry in out.values():
+            entry["width_ratio"] = width_ratios(entry["figures"], out["flow"]["figures"])
+    return out
 
 
 def sample_path(channel: str) -> Path:
@@ -85,6 +134,9 @@ def print_table(channel: str, report: dict) -> None:
     methods = report["methods"]
     names = list(methods)
     print(f"\n== {channel}: {report['input']} ({report['n_events']} events)")
+    if not names:
+        print_variants(report)
+        return
     print(f"{'':24s}" + "".join(f"{n:>20s}" for n in names))
     print(f"{'n events':24s}" + "".join(f"{methods[n]['n_events']:>20d}" for n in names))
     print(
@@ -99,12 +151,33 @@ def print_table(channel: str, report: dict) -> None:
     for key in methods[names[0]]["distribution"]:
         cells = [methods[n]["distribution"][key] for n in names]
         print(f"{key:24s}" + "".join(f"{c['median']:>9.2f} / {c['width68']:>7.2f} " for c in cells))
-    for name, figures in report["speed"].items():
-        print(
-            f"speed {name:12s}: {figures['latency_ms']:.1f} ms per single event, "
-            f"{figures['batched_events_per_second']:.0f} events/s batched "
-            f"({figures['batch_events']} events)"
+    print_variants(report)
+
+
+def width_ratios(figures: dict, reference: dict) -> dict[str, float]:
+    """width68 of ``figures`` over the reference's (the 256-draw mode), per compared key."""
+    keys = [k for k in figures["resolution"] if k.split("_")[-1] in RATIO_KEYS]
+    keys += [k for k in MASS_KEYS if k in figures["resolution"]]
+    return {
+        k: figures["resolution"][k]["width68"] / reference["resolution"][k]["width68"] for k in keys
+    }
+
+
+def print_variants(report: dict) -> None:
+    variants = report["variants"]
+    if not variants:
+        return
+    threads = list(next(iter(variants.values()))["speed"])
+    print("\nlearned estimators and backends (events/s batched; latency of one event)")
+    header = "".join(f"{f'{t} thr ev/s':>14s}{f'{t} thr ms':>11s}" for t in threads)
+    print(f"{'':18s}{header}   width68 / 256-draw mode's")
+    for label, entry in variants.items():
+        cells = "".join(
+            f"{entry['speed'][t]['events_per_second']:>14.0f}{entry['speed'][t]['latency_ms']:>11.2f}"
+            for t in threads
         )
+        ratios = " ".join(f"{k} {r:.3f}" for k, r in entry.get("width_ratio", {}).items())
+        print(f"{label:18s}{cells}   {ratios}")
 
 
 def main() -> None:
@@ -117,11 +190,16 @@ def main() -> None:
     parser.add_argument("--model", help="flow model (default: the shipped one)")
     parser.add_argument("--ff-model", help="ν-FF model (default: the shipped one)")
     parser.add_argument("--speed-events", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads", default="1,2", help="comma-separated thread counts (method table: first)"
+    )
+    parser.add_argument(
+        "--variants", help=f"comma-separated of {', '.join(VARIANTS)} (default all; 'none')"
+    )
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    numba.set_num_threads(args.threads)  # the baselines' kernels: per-core figures too
+    threads = [int(t) for t in args.threads.split(",")]
+    set_threads(threads[0])  # the baselines' kernels: per-core figures too
 
     reports = {}
     for channel in args.channel or list(CHANNELS):
@@ -129,6 +207,10 @@ def main() -> None:
         events = load_padded(path, channel=channel, max_events=args.max_events)
         registered = available_methods(channel)
         wanted = args.methods.split(",") if args.methods else [*FLOW_METHODS, *BASELINES]
+        variants = args.variants.split(",") if args.variants else list(VARIANTS)
+        unknown = set(variants) - set(VARIANTS) - {"none"}
+        if unknown:
+            parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
         names = [m for m in wanted if m in registered]
         options = {
             "flow": {"model": args.model, "seed": 0},
@@ -140,16 +222,14 @@ def main() -> None:
             "input": str(path),
             "n_events": len(events),
             "methods": {},
-            "speed": {},
         }
         for name in names:
             report["methods"][name] = evaluate(
                 name, events, args.time_budget, options.get(name, {})
             )
         speed_events = events.select(slice(0, min(args.speed_events, len(events))))
-        for name in ("flow", "flow-sample"):
-            if name in names:
-                report["speed"][name] = speed(name, speed_events, options[name])
+        labels = [v for v in variants if v in VARIANTS]
+        report["variants"] = compare_variants(events, speed_events, labels, options, threads)
         print_table(channel, report)
         reports[channel] = report
     if args.json:

@@ -1,8 +1,8 @@
 """Scaling out: a two-worker dask LocalCluster gives the same outputs as one process.
 
-The stochastic ``flow-sample`` is seeded per chunk from the chunk's first global
-entry, so where a chunk runs does not matter; a different base seed does change it.
-``nw`` draws its smearings per global event index, so even the chunk size does not.
+The stochastic ``flow-sample`` and ``nw`` draw their random numbers per global
+event index from the base seed, so where a chunk runs does not matter, nor does the
+chunk size (tests/test_flow_inference.py for the flows); a different base seed does.
 """
 
 from __future__ import annotations

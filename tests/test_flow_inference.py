@@ -5,6 +5,8 @@ refusals), ``nuanalysis export``."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -209,3 +211,17 @@ def test_export_command_writes_the_graph_and_its_description(tmp_path, demo):
     assert described["inputs"] == export_metadata(model)["inputs"]
     events = demo["dilepton"].select(slice(0, 30))
     np.testing.assert_allclose(regress(events, model=out), regress(events), rtol=1e-4, atol=1e-2)
+
+
+def test_cpp_example_feeds_the_declared_layout(graphs):
+    """examples/onnx_inference.cpp (not built here) uses the dilepton metadata's inputs."""
+    source = (Path(__file__).parents[1] / "examples" / "onnx_inference.cpp").read_text()
+    proto = onnx.load_from_string(graphs["dilepton", "flow"])
+    declared = json.loads({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    names = re.search(r"input_names\[\] = \{([^}]*)\}", source).group(1)
+    assert re.findall(r'"(\w+)"', names) == [i["name"] for i in declared["inputs"]]
+    constants = dict(re.findall(r"(k\w+) = (\d+)", source))
+    shapes = {i["name"]: i["shape"] for i in declared["inputs"]}
+    assert shapes["leptons"][1:] == [int(constants["kLeptons"]), int(constants["kLeptonFeatures"])]
+    assert shapes["jets"][1:] == [int(constants["kMaxJets"]), int(constants["kJetFeatures"])]
+    assert shapes["noise"][2] == int(constants["kTargets"])

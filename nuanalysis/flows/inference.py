@@ -40,9 +40,8 @@ MODE_SAMPLES = 256
 ESTIMATORS = ("draws", "latent")
 """How ``flow_mode`` finds the most probable solution (module docstring)."""
 
-MAX_ROWS = 16384
-"""Flow evaluations per batch (events × samples), bounding memory; larger batches
-were no faster on CPU (``benchmarks/flows.py``)."""
+MAX_ROWS = 65536
+"""Flow evaluations per batch (events × samples), bounding memory."""
 
 ModelLike = EventModel | str | Path | None
 

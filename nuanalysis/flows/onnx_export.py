@@ -200,6 +200,7 @@ def export_onnx(model: EventModel) -> bytes:
         with torch.no_grad(), warnings.catch_warnings():
             # nflows' data-dependent checks (spline bounds, asserts) are not part of the graph
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", "Constant folding", UserWarning)
             torch.onnx.export(
                 wrapper,
                 inputs,

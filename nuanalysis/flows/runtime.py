@@ -62,15 +62,18 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    """An exported graph in an onnxruntime session (CPU, threads as torch's)."""
+    """An exported graph in an onnxruntime session on the CPU with ``threads`` threads
+    (default: as many as torch uses, so ``--jobs`` and numba are not oversubscribed)."""
 
-    def __init__(self, graph: bytes, name: str, channel: str, model_type: str) -> None:
+    def __init__(
+        self, graph: bytes, name: str, channel: str, model_type: str, threads: int | None = None
+    ) -> None:
         import onnxruntime
 
         metadata = read_onnx_metadata(graph, name)
         check_model_config(metadata["config"], name, channel, model_type)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
             graph, options, providers=["CPUExecutionProvider"]
@@ -118,13 +121,20 @@ def read_onnx_metadata(graph: bytes, name: str) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
-def _onnx_from_file(path: str, mtime: float, channel: str, model_type: str) -> OnnxRunner:
-    return OnnxRunner(Path(path).read_bytes(), path, channel, model_type)
+def _onnx_from_file(
+    path: str, mtime: float, channel: str, model_type: str, threads: int
+) -> OnnxRunner:
+    return OnnxRunner(Path(path).read_bytes(), path, channel, model_type, threads)
+
+
+@functools.lru_cache(maxsize=4)
+def _exported(model: EventModel) -> bytes:
+    return export_onnx(model)
 
 
 @functools.lru_cache(maxsize=8)
-def _onnx_from_model(model: EventModel, channel: str, model_type: str) -> OnnxRunner:
-    return OnnxRunner(export_onnx(model), model.source, channel, model_type)
+def _onnx_from_model(model: EventModel, channel: str, model_type: str, threads: int) -> OnnxRunner:
+    return OnnxRunner(_exported(model), model.source, channel, model_type, threads)
 
 
 def model_runner(
@@ -138,8 +148,9 @@ def model_runner(
         path = Path(model)
         if not path.is_file():
             raise ModelError(f"ONNX model file {path} does not exist")
-        return _onnx_from_file(str(path.resolve()), path.stat().st_mtime, channel, model_type)
+        mtime, threads = path.stat().st_mtime, torch.get_num_threads()
+        return _onnx_from_file(str(path.resolve()), mtime, channel, model_type, threads)
     loaded = resolve_model(model, channel, model_type)
     if backend == "onnx":
-        return _onnx_from_model(loaded, channel, model_type)
+        return _onnx_from_model(loaded, channel, model_type, torch.get_num_threads())
     return TorchRunner(loaded)
