@@ -24,18 +24,45 @@ TITLES = {
 }
 
 
+def accuracy_intervals(study: dict) -> dict:
+    """Per role, method and jet multiplicity: the 68 % Wilson interval [low, high] of the
+    accuracy (None without events), from the accuracy and the column's event count."""
+    from nuanalysis.statistics import binomial_fraction
+
+    def interval(value, n: int):
+        if not n or value is None or not math.isfinite(value):
+            return None
+        figure = binomial_fraction(round(value * n), n)
+        return [figure["low"], figure["high"]]
+
+    counts = study["n_events"]
+    return {
+        role: {
+            m: {c: interval(v, counts[c]) for c, v in by_n.items()} for m, by_n in by_method.items()
+        }
+        for role, by_method in study["accuracy"].items()
+    }
+
+
 def accuracy_tables(study: dict) -> dict:
-    """A :class:`~nuanalysis.report.Table` per role (methods × jet multiplicity) and of the σ."""
+    """A :class:`~nuanalysis.report.Table` per role (methods × jet multiplicity, accuracy ± its
+    binomial error, † under 30 events, — without any) and of the σ."""
     from nuanalysis.report import Table
+    from nuanalysis.statistics import SMALL_SAMPLE
 
     columns = list(study["n_events"])
 
-    def cell(value: float) -> str:
-        return "—" if value is None or not math.isfinite(value) else f"{value:.3f}"
+    def cell(role: str, method: str, column: str) -> str:
+        value = study["accuracy"][role][method][column]
+        if value is None or not math.isfinite(value):
+            return "—"
+        error = study["uncertainty"][role][method][column]
+        mark = "†" if study["n_events"][column] < SMALL_SAMPLE else ""
+        return f"{value:.3f} ± {error:.3f}{mark}"
 
     tables = {}
     for role, by_method in study["accuracy"].items():
-        rows = [[m] + [cell(by_method[m][c]) for c in columns] for m in by_method]
+        rows = [[m] + [cell(role, m, c) for c in columns] for m in by_method]
         rows.append(["events", *(str(study["n_events"][c]) for c in columns)])
         tables[role] = Table(["method / jets", *(c if c != "9" else "≥9" for c in columns)], rows)
     keys = list(next(iter(study["sigmas"].values())))
@@ -46,15 +73,42 @@ def accuracy_tables(study: dict) -> dict:
     return tables
 
 
-def flow_over_quadratic(study: dict) -> dict[str, float] | None:
-    """b_lep accuracy ratio ν-Flows(mode) / m_W constraint per multiplicity (paper: 1.03 → 1.41)."""
+def flow_over_quadratic(study: dict) -> tuple[dict[str, float], dict[str, float]] | None:
+    """b_lep accuracy ratio ν-Flows(mode) / m_W constraint per multiplicity (paper: 1.03 → 1.41)
+    and its error (relative errors in quadrature: conservative, as both methods see the same
+    events); NaN where the quadratic accuracy is 0 or the column is empty."""
     blep = study["accuracy"].get("blep", {})
     if "flow" not in blep or "quadratic" not in blep:
         return None
-    return {
-        n: (blep["flow"][n] / blep["quadratic"][n]) if blep["quadratic"][n] else float("nan")
-        for n in blep["flow"]
-    }
+    errors = study["uncertainty"]["blep"]
+    ratio, ratio_err = {}, {}
+    for n, flow in blep["flow"].items():
+        quadratic = blep["quadratic"][n]
+        if not (
+            quadratic and flow is not None and math.isfinite(flow) and math.isfinite(quadratic)
+        ):
+            ratio[n] = ratio_err[n] = float("nan")
+            continue
+        ratio[n] = flow / quadratic
+        ratio_err[n] = ratio[n] * math.hypot(
+            errors["flow"][n] / flow if flow else 0.0, errors["quadratic"][n] / quadratic
+        )
+    return ratio, ratio_err
+
+
+def ratio_line(ratio: dict[str, float], ratio_err: dict[str, float], counts: dict) -> str:
+    """``b_lep flow / quadratic: 4: 1.05 ± 0.04 …``, † under 30 events, — where undefined."""
+    from nuanalysis.statistics import SMALL_SAMPLE
+
+    cells = []
+    for n, value in ratio.items():
+        column = "≥9" if n == "9" else n
+        if not math.isfinite(value):
+            cells.append(f"{column}: — ({counts[n]} ev.)")
+            continue
+        mark = "†" if counts[n] < SMALL_SAMPLE else ""
+        cells.append(f"{column}: {value:.2f} ± {ratio_err[n]:.2f}{mark}")
+    return "b_lep flow / quadratic: " + "  ".join(cells)
 
 
 def posterior_lines(study: dict) -> list[str]:
@@ -101,7 +155,11 @@ def posterior_lines(study: dict) -> list[str]:
 )
 @click.option("--no-report", is_flag=True, help="print and write JSON only, no figures")
 @click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="write the figures"
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write the numbers (with errors and provenance) as JSON",
 )
 def command(
     request: RunRequest,
@@ -122,6 +180,7 @@ def command(
     import numpy as np
 
     from nuanalysis.assignment import assignment_study, load_posterior_rules, load_sigmas
+    from nuanalysis.provenance import display_path, provenance
 
     names, paths = request.methods, request.paths
     inputs = request.input_files() + ([] if sigmas_path is None else [sigmas_path])
@@ -138,10 +197,13 @@ def command(
     entries = np.arange(len(run.events))
     calibration = entries % 2 == 0 if given is None else np.zeros(len(entries), dtype=bool)
     study = assignment_study(run.events, run.results, calibration, given, rules)
-    study["input"] = paths[0] if len(paths) == 1 else paths
+    inputs = [display_path(path) for path in paths]
+    study["input"] = inputs[0] if len(inputs) == 1 else inputs
+    study["accuracy_interval"] = accuracy_intervals(study)
     ratio = flow_over_quadratic(study)
     if ratio is not None:
-        study["flow_over_quadratic_blep"] = ratio
+        study["flow_over_quadratic_blep"], study["flow_over_quadratic_blep_err"] = ratio
+    study["provenance"] = provenance(request, "assign", run.events.channel)
     source = f"{sigmas_path}" if sigmas_path else f"{study['n_calibration']} even entries"
     click.echo(
         f"{study['channel']}: σ from {source}, accuracy on {study['n_evaluation']} "
@@ -151,9 +213,7 @@ def command(
     for key, table in tables.items():
         click.echo(f"\n{TITLES.get(key, 'χ² σ (Table 3)')}\n{table.text()}")
     if ratio is not None:
-        click.echo(
-            "\nb_lep flow / quadratic: " + "  ".join(f"{n}: {r:.2f}" for n, r in ratio.items())
-        )
+        click.echo("\n" + ratio_line(*ratio, study["n_events"]))
     for line in posterior_lines(study):
         click.echo(line)
     if not no_report:
@@ -166,21 +226,46 @@ def command(
 
 
 def write_assignment_report(study: dict, tables: dict, out_dir: Path) -> Path:
+    """Accuracy figures and tables per role, the σ and the provenance as report pages."""
     from nuanalysis import plotting
-    from nuanalysis.report import Section, write_report
+    from nuanalysis.provenance import provenance_rows
+    from nuanalysis.report import Figure, Section, Table, write_report
+    from nuanalysis.statistics import SMALL_SAMPLE
 
+    inputs = study["input"]
+    source = Path(inputs).name if isinstance(inputs, str) else f"{len(inputs)} files"
+    sample = f"{study['channel']} $t\\bar{{t}}$, {source}"
     sections = []
     for role, by_method in study["accuracy"].items():
         figure = plotting.plot_accuracy(
-            by_method, list(study["n_events"]), "fraction correct", out_dir, f"accuracy_{role}"
+            by_method,
+            list(study["n_events"]),
+            "fraction correct",
+            out_dir,
+            f"accuracy_{role}",
+            title=TITLES[role],
+            intervals=study["accuracy_interval"][role],
+            counts=study["n_events"],
+            sample=sample,
         )
-        sections.append(Section(TITLES[role], tables=[tables[role]], figures=[figure]))
+        caption = (
+            f"Fraction of events with {TITLES[role].split(' (')[0]} per jet multiplicity (the "
+            "last column: that many or more), among the evaluation events whose partons are all "
+            "matched to jets; error bars: 68 % Wilson intervals; shaded: fewer than "
+            f"{SMALL_SAMPLE} events."
+        )
+        sections.append(
+            Section(TITLES[role], tables=[tables[role]], figures=[Figure(figure, caption)])
+        )
     sections.append(
         Section(
             "χ² σ (Table 3)",
             "RMS of each mass about m_W / m_t under the true assignment, from the even entries.",
             tables=[tables["sigmas"]],
         )
+    )
+    sections.append(
+        Section("Provenance", tables=[Table(["", "value"], provenance_rows(study["provenance"]))])
     )
     _, html_path = write_report(out_dir, f"χ² jet assignment: {study['channel']}", sections)
     return html_path

@@ -1,0 +1,148 @@
+"""Report pages (nuanalysis.report), their rendering in a browser, the assign tables'
+uncertainties and the provenance block."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from nuanalysis import plotting
+from nuanalysis.report import Figure, Section, Table, find_browser, render_page, write_report
+
+
+def small_report(out_dir):
+    """A report with one real figure (a bar chart in tab:orange) and a table."""
+    png = plotting.plot_bars(
+        {"flow": 0.25, "nw": 0.75}, "failure fraction", out_dir, "failures",
+        errors={"flow": 0.02, "nw": 0.03}, sample="test sample",
+    )  # fmt: skip
+    sections = [
+        Section(
+            "Figures",
+            "First paragraph.\n\nSecond paragraph.",
+            [Table(["quantity", "flow"], [["p_z [GeV]", "1.0 ± 0.1"]])],
+            [Figure(png, "Failure fractions with 68 % Wilson intervals.")],
+        )
+    ]
+    return write_report(out_dir, "Test report", sections)
+
+
+def test_report_references_only_files_that_exist(tmp_path):
+    """Every src/href of index.html exists beside it; each figure has its caption and links
+    to its PDF and ROOT siblings, whose histogram holds the plotted values and errors."""
+    import uproot
+    from test_compare import referenced_files
+
+    md_path, html_path = small_report(tmp_path / "report")
+    page = html_path.read_text()
+    links = referenced_files(page)
+    assert sorted(links) == ["failures.pdf", "failures.png", "failures.root"]
+    assert all((html_path.parent / link).is_file() for link in links)
+    assert "<figcaption>Failure fractions with 68 % Wilson intervals." in page
+    assert page.count("<p>") == 2
+    assert "*Failure fractions with 68 % Wilson intervals.*" in md_path.read_text()
+    bars = uproot.open(html_path.parent / "failures.root")["failures"].to_hist()
+    np.testing.assert_allclose(bars.values(), [0.25, 0.75])
+    np.testing.assert_allclose(bars.variances(), [0.02**2, 0.03**2])
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium/Chrome to render the page")
+def test_report_renders_in_a_browser(tmp_path):
+    """Headless Chromium shows the page at the requested width with the figure loaded: the
+    orange of the ν-Flows bar appears in the screenshot (a missing image would not)."""
+    from PIL import Image
+
+    _, html_path = small_report(tmp_path / "report")
+    shot = render_page(html_path, tmp_path / "shot.png", width=1000, height=1200)
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert image.shape[:2] == (1200, 1000)
+    orange = np.array([255, 127, 14])  # matplotlib's tab:orange
+    assert (np.abs(image - orange).sum(axis=-1) < 30).sum() > 500
+    assert (image.sum(axis=-1) < 200).sum() > 1000  # dark text and axes are drawn
+
+
+def test_assign_tables_mark_small_columns_and_undefined_ratios():
+    """Accuracies carry ± their error, † under 30 events, — without events; the flow /
+    quadratic ratio is — (not nan) where the quadratic accuracy is 0, with an error elsewhere."""
+    from nuanalysis.cli.assign import (
+        accuracy_intervals,
+        accuracy_tables,
+        flow_over_quadratic,
+        ratio_line,
+    )
+
+    study = {
+        "n_events": {"4": 400, "8": 1, "9": 0},
+        "accuracy": {
+            "blep": {
+                "quadratic": {"4": 0.5, "8": 0.0, "9": math.nan},
+                "flow": {"4": 0.6, "8": 1.0, "9": math.nan},
+            }
+        },
+        "uncertainty": {
+            "blep": {
+                "quadratic": {"4": 0.025, "8": 0.25, "9": math.nan},
+                "flow": {"4": 0.024, "8": 0.25, "9": math.nan},
+            }
+        },
+        "sigmas": {"flow": {"lnu": 5.0}, "quadratic": {"lnu": 1.0}},
+    }
+    rows = accuracy_tables(study)["blep"].rows
+    assert rows[0] == ["quadratic", "0.500 ± 0.025", "0.000 ± 0.250†", "—"]
+    ratio, error = flow_over_quadratic(study)
+    assert ratio["4"] == pytest.approx(1.2)
+    assert error["4"] == pytest.approx(1.2 * math.hypot(0.024 / 0.6, 0.025 / 0.5))
+    line = ratio_line(ratio, error, study["n_events"])
+    assert "4: 1.20 ± 0.08" in line and "8: — (1 ev.)" in line and "nan" not in line
+    intervals = accuracy_intervals(study)["blep"]["quadratic"]
+    assert intervals["8"] == [0.0, 0.5] and intervals["9"] is None
+
+
+def test_provenance_names_shipped_files_and_hashes_models():
+    from nuanalysis.flows.model_io import shipped_model_path
+    from nuanalysis.io import demo_sample_path
+    from nuanalysis.provenance import display_path, models_used
+
+    assert display_path(demo_sample_path("dilepton")) == "nuanalysis/data/demo_dilepton.root"
+    assert display_path("samples/x.root") == "samples/x.root"
+    used = models_used(["truth", "flow", "flow-sample", "nw"], "dilepton", {})
+    shipped = shipped_model_path("dilepton", "flow")
+    assert set(used) == {"flow", "flow-sample"}
+    assert used["flow"]["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert used["flow"]["path"].startswith("nuanalysis/data/")
+
+
+def test_assign_report_and_json_carry_intervals_and_provenance(synthetic_ntuple, tmp_path):
+    """assign --json holds each accuracy's Wilson interval around it and the provenance; its
+    report references only files that exist and names the role in every figure's caption."""
+    import json
+
+    from click.testing import CliRunner
+    from test_compare import referenced_files
+
+    from nuanalysis.cli.assign import command as assign
+
+    path = synthetic_ntuple("semileptonic", 400, seed=4)
+    out_json, out_dir = tmp_path / "a.json", tmp_path / "report"
+    args = ["--methods", "truth,quadratic", "--input", str(path), "--json", str(out_json)]
+    result = CliRunner().invoke(assign, [*args, "--out", str(out_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output.lower()
+    study = json.loads(out_json.read_text())
+    assert study["provenance"]["inputs"] == [str(path)] and study["provenance"]["models"] == {}
+    for role, by_method in study["accuracy"].items():
+        for method, by_n in by_method.items():
+            for n, value in by_n.items():
+                interval = study["accuracy_interval"][role][method][n]
+                if study["n_events"][n] == 0:
+                    assert value is None and interval is None
+                else:
+                    assert interval[0] <= value <= interval[1] and interval[1] > interval[0]
+    page = (out_dir / "index.html").read_text()
+    links = referenced_files(page)
+    assert "accuracy_blep.png" in links and "accuracy_blep.root" in links
+    assert all((out_dir / link).is_file() for link in links)
+    assert "Fraction of events with correct b_lep" in page and "Provenance" in page
