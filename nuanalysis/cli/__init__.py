@@ -75,7 +75,7 @@ def main(args: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     try:
         with termination_as_exception():
-            cli(args=args, standalone_mode=False)
+            cli(args=args, prog_name="nuanalysis", standalone_mode=False)
     except Terminated as stop:
         _error("terminated (SIGTERM); no output was written")
         raise SystemExit(stop.code) from None
