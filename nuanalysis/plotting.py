@@ -39,6 +39,7 @@ LABELS = {
     "ff": r"$\nu$-FF",
     "flow": r"$\nu$-Flows (mode)",
     "flow-sample": r"$\nu$-Flows (sample)",
+    "flow-posterior": r"$\nu$-Flows (posterior)",
 }
 COLORS = {
     "truth": "black",
@@ -48,6 +49,7 @@ COLORS = {
     "ff": "tab:blue",
     "flow": "tab:orange",
     "flow-sample": "tab:red",
+    "flow-posterior": "tab:brown",
 }
 AXIS = {
     "px": (r"$p_x$", "GeV", (-250, 250)),
@@ -520,7 +522,33 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             _legend(axes[1, j])
     fig.suptitle(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=13)
     written.append(_save(fig, out, "uncertainty_ratios", histograms))
+    scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
+    if scans:
+        written.append(plot_bias_uncertainty(scans, out, sample))
     return written
+
+
+def plot_bias_uncertainty(scans: Mapping, out_dir: str | Path, sample: str = "") -> Path:
+    """The equal-bias comparison (:mod:`nuanalysis.unfold_scan`): per method, one curve over
+    the SVD k of the mean per-bin relative uncertainty against the RMS closure bias (left;
+    the lower curve is the better method) and the uncertainty against k (right)."""
+    fig, axes = _figure(ncols=2, width=5.5, height=5.0)
+    left, right = axes[0]
+    for name, scan in scans.items():
+        style = {"label": label(name), "color": color(name), "marker": "o", "ms": 4}
+        bias, sigma = 100 * np.asarray(scan.rms_bias), 100 * np.asarray(scan.mean_rel_uncertainty)
+        left.plot(bias, sigma, **style)
+        for k, x, y in zip(scan.k, bias, sigma, strict=True):
+            left.annotate(str(k), (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
+        right.plot(scan.k, sigma, **style)
+    left.set_xlabel("RMS closure bias [%] (labels: k)")
+    right.set_xlabel("SVD regularisation k")
+    for ax in (left, right):
+        ax.set_ylabel("mean per-bin relative uncertainty [%]")
+        ax.set_yscale("log")
+        _decorate(ax, sample)
+        _legend(ax)
+    return _save(fig, Path(out_dir), "bias_uncertainty")
 
 
 def _migration_hist(response) -> hist.Hist:
