@@ -24,6 +24,7 @@ from nuanalysis.flows.features import feature_definitions
 from nuanalysis.flows.flow import NeutrinoFlowModel
 from nuanalysis.flows.presets import ARCHITECTURE_KEYS
 from nuanalysis.flows.regression import NeutrinoRegressionModel
+from nuanalysis.outputs import atomic_file
 
 FORMAT_VERSION = 1
 """Bumped whenever a change makes older model files unreadable."""
@@ -60,9 +61,8 @@ def shipped_model_path(channel: str, model_type: str = "flow") -> Path:
 
 
 def save_model(model: EventModel, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write ``model`` (weights, scalers, config) and ``metadata`` to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``model`` (weights, scalers, config) and ``metadata`` to ``path``, atomically
+    (:func:`nuanalysis.outputs.atomic_file`: an earlier model survives a failed save)."""
     payload = {
         "format_version": FORMAT_VERSION,
         "package_version": nuanalysis.__version__,
@@ -70,10 +70,9 @@ def save_model(model: EventModel, path: str | Path, metadata: dict | None = None
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": dict(metadata or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    with atomic_file(path) as partial:
+        torch.save(payload, partial)
+    return Path(path)
 
 
 def read_model_file(path: str | Path) -> dict:

@@ -35,6 +35,7 @@ from nuanalysis.flows.features import (
     event_features,
     neutrino_targets,
 )
+from nuanalysis.outputs import atomic_file
 from nuanalysis.padded import PaddedEvents
 
 
@@ -255,21 +256,21 @@ def train(
         bar.set_postfix(
             train=f"{total / count:.4f}", valid=f"{valid_loss:.4f}", best=f"{best['loss']:.4f}"
         )
-        torch.save(
-            {
-                "config": model.config(),
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-                "best": best,
-                "bad_epochs": bad_epochs,
-                "epoch": epoch,
-                "seconds": seconds,
-            },
-            checkpoint.with_name(checkpoint.name + ".tmp"),
-        )
-        checkpoint.with_name(checkpoint.name + ".tmp").replace(checkpoint)
+        with atomic_file(checkpoint) as partial:
+            torch.save(
+                {
+                    "config": model.config(),
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "bad_epochs": bad_epochs,
+                    "epoch": epoch,
+                    "seconds": seconds,
+                },
+                partial,
+            )
     bar.close()
     model.load_state_dict(best["weights"])
     model.eval()
