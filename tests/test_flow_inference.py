@@ -8,10 +8,12 @@ import json
 import re
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import onnx
 import pytest
 import torch
+import uproot
 
 from nuanalysis.cli import main
 from nuanalysis.errors import InputError, ModelError, OptionError
@@ -211,6 +213,14 @@ def test_export_command_writes_the_graph_and_its_description(tmp_path, demo):
     assert described["inputs"] == export_metadata(model)["inputs"]
     events = demo["dilepton"].select(slice(0, 30))
     np.testing.assert_allclose(regress(events, model=out), regress(events), rtol=1e-4, atol=1e-2)
+    # the exported file as --model of a command: read as an ff model, run in onnxruntime
+    reco = tmp_path / "reco.root"
+    demo_path = str(demo_sample_path("dilepton"))
+    command = ["reconstruct", "--input", demo_path, "--methods", "ff", "--model", str(out)]
+    main([*command, "--max-events", "30", "--out", str(reco)])
+    with uproot.open(reco) as file:
+        pz = ak.to_numpy(file["events"]["ff_nu_pz"].array())
+    np.testing.assert_allclose(pz, regress(events)[..., 2], rtol=1e-4, atol=1e-2)
 
 
 def test_cpp_example_feeds_the_declared_layout(graphs):

@@ -42,7 +42,7 @@ def parse_methods(text: str) -> list[str]:
 
 
 RUNNER_KEYS = {
-    "seed": "use --seed (each chunk's seed derives from it)",
+    "seed": "use --seed (each event's random numbers derive from it and the event's entry)",
     "first_event_index": "each chunk passes its first global entry",
     "model": "use --model",
 }
@@ -61,7 +61,7 @@ def method_options(
     like the Python API checks it (:func:`~nuanalysis.methods.option_types.check_options`);
     every bad value is one line of the :class:`~nuanalysis.errors.OptionError`.
     """
-    from nuanalysis.flows.model_io import read_model_file
+    from nuanalysis.flows.runtime import model_file_config
     from nuanalysis.methods.option_types import (
         check_options,
         describe,
@@ -82,7 +82,7 @@ def method_options(
         if sep:
             targets = [name]
         else:
-            model_type = read_model_file(path)["config"]["model_type"]
+            model_type = model_file_config(path)["model_type"]
             targets = [m for m in methods if get_method(m).model_type == model_type]
             if not targets:
                 raise click.BadParameter(

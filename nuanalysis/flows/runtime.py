@@ -24,7 +24,7 @@ import torch
 from nuanalysis.errors import ModelError, OptionError
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
-from nuanalysis.flows.model_io import check_model_config, resolve_model
+from nuanalysis.flows.model_io import check_model_config, read_model_file, resolve_model
 from nuanalysis.flows.onnx_export import (
     FEATURE_INPUTS,
     METADATA_KEY,
@@ -118,6 +118,14 @@ def read_onnx_metadata(graph: bytes, name: str) -> dict:
             f"{ONNX_FORMAT_VERSION}: export the model again with `nuanalysis export`"
         )
     return metadata
+
+
+def model_file_config(path: str | Path) -> dict:
+    """The config (channel, model type, …) of a ``.pt`` model file or a ``.onnx`` export."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return read_onnx_metadata(path.read_bytes(), str(path))["config"]
+    return read_model_file(path)["config"]
 
 
 @functools.lru_cache(maxsize=8)
