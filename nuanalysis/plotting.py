@@ -481,6 +481,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
                 color="grey", label=f"D'Agostini cross-check ({BAYES_ITERATIONS} it.)",
             )  # fmt: skip
             ax.set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
+            ax.set_xlim(mtt_edges[0], mtt_edges[-1])
             ax.set_ylabel("events / GeV")
             ax.set_title(f"{label(name)}, {pt_titles[j]}", fontsize=12, pad=22)
             _decorate(ax, sample)
@@ -505,17 +506,19 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
         relative = m.response.reshape(100 * m.rel_uncertainty)
         histograms[f"rel_uncertainty_{name}"] = m.response.to_hist(100 * m.rel_uncertainty)
         for j in range(n_ptt):
-            axes[0, j].stairs(relative[:, j], mtt_edges, **style)
+            axes[0, j].stairs(relative[:, j], mtt_edges, baseline=None, **style)
         if name in ratios:
             histograms[f"ratio_to_truth_{name}"] = m.response.to_hist(ratios[name])
             for j in range(n_ptt):
-                axes[1, j].stairs(m.response.reshape(ratios[name])[:, j], mtt_edges, **style)
+                ratio = m.response.reshape(ratios[name])[:, j]
+                axes[1, j].stairs(ratio, mtt_edges, baseline=None, **style)
     for j in range(n_ptt):
         axes[0, j].set_title(pt_titles[j], fontsize=12, pad=22)
         axes[0, j].set_ylabel("relative uncertainty [%]")
         _decorate(axes[0, j], sample)
         _legend(axes[0, j])
         axes[-1, j].set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
+        axes[-1, j].set_xlim(mtt_edges[0], mtt_edges[-1])
         if ratios:
             axes[1, j].axhline(1.0, color="black", lw=1)
             axes[1, j].set_ylabel(r"ratio to truth $\nu$")
