@@ -52,6 +52,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from baselines.guards import usable_momenta
+
 COLLINEAR_SINE = 1e-9
 """Below this sine of the b–ℓ angle the frame F (and the ellipse) is undefined."""
 
@@ -511,7 +513,13 @@ def dilepton_neutrinos(
     solutions = np.zeros((n, 2, 4, 2, 3))
     closest = np.zeros(n, dtype=np.bool_)
     for i in numba.prange(n):
-        if not usable[i]:
+        if not (
+            usable[i]
+            and usable_momenta(b_jets[i])
+            and usable_momenta(lepton_pos[i])
+            and usable_momenta(lepton_neg[i])
+            and usable_momenta(met[i])
+        ):
             continue
         scale = top_mass[i, 0]
         met_x, met_y = met[i, 0] / scale, met[i, 1] / scale
@@ -614,10 +622,12 @@ def single_neutrino(
     chi2 = np.full(n, np.inf)
     clamped = np.zeros(n, dtype=np.bool_)
     for i in numba.prange(n):
+        if not (usable_momenta(lepton[i]) and usable_momenta(met[i])):
+            continue
         scale = top_mass[i]
         inverse_cov = met_inverse_covariance[i] * scale * scale
         for j in range(n_jets):
-            if not candidate[i, j]:
+            if not (candidate[i, j] and usable_momenta(jets[i, j])):
                 continue
             h, ok, defined = neutrino_ellipse(
                 jets[i, j] / scale, lepton[i] / scale, 1.0, w_mass[i] / scale
@@ -627,7 +637,7 @@ def single_neutrino(
             nu, value, found = _single_chi2(
                 h, ok, met[i, 0] / scale, met[i, 1] / scale, inverse_cov
             )
-            if not found or not np.all(np.isfinite(nu)):
+            if not (found and np.isfinite(value) and np.all(np.isfinite(nu))):
                 continue
             better = value < chi2[i] if ok == (not clamped[i]) else ok
             if jet_index[i] < 0 or better:

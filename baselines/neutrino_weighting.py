@@ -61,6 +61,7 @@ import numba
 import numpy as np
 
 from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
+from baselines.guards import bounded
 
 ETA_SAMPLINGS = ("grid", "gaussian")
 
@@ -584,9 +585,9 @@ def neutrino_weighting(
         sigma = np.maximum(config.met_sigma_fraction * np.abs(met), config.met_sigma_floor)
     leptons = np.stack([lepton_pos, lepton_neg], axis=1).astype(np.float64)
     b_jets = np.asarray(b_jets, dtype=np.float64)
-    usable = np.asarray(has_two, dtype=bool) & np.isfinite(b_jets).all(axis=(1, 2))
-    usable &= np.isfinite(leptons).all(axis=(1, 2)) & np.isfinite(met).all(axis=1)
-    # non-finite rows are never passed to the kernel
+    # rows not finite or beyond the collision energy are never passed to the kernel
+    usable = np.asarray(has_two, dtype=bool) & bounded(b_jets).all(axis=(1, 2))
+    usable &= bounded(leptons).all(axis=(1, 2)) & bounded(met).all(axis=1)
     b_jets = np.where(usable[:, None, None], b_jets, 0.0)
     leptons = np.where(usable[:, None, None], leptons, 0.0)
     met = np.where(usable[:, None], met, 0.0)

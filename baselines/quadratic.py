@@ -17,6 +17,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from baselines.guards import usable_momenta
+
 
 @numba.njit(cache=True, parallel=True)
 def quadratic_pz(
@@ -30,14 +32,19 @@ def quadratic_pz(
 
     Returns ``pz`` (n, 2) ordered by |p_z| (smaller first), ``complex_`` (n,)
     True where the discriminant was negative (both entries then hold the real
-    part −b/2a), and ``solved`` (n,) False only where the equation degenerates
-    (a = b = 0: a massless lepton along the beam), where ``pz`` is 0.
+    part −b/2a), and ``solved`` (n,) False where the equation degenerates
+    (a = b = 0: a massless lepton along the beam) or an input is not finite or
+    beyond the collision energy (:func:`baselines.guards.usable_momenta`); ``pz``
+    is 0 there.
     """
     n = lepton.shape[0]
     pz = np.zeros((n, 2))
     complex_ = np.zeros(n, dtype=np.bool_)
     solved = np.ones(n, dtype=np.bool_)
     for i in numba.prange(n):
+        if not (usable_momenta(lepton[i]) and usable_momenta(met[i])):
+            solved[i] = False
+            continue
         lx, ly, lz, le = lepton[i, 0], lepton[i, 1], lepton[i, 2], lepton[i, 3]
         nx, ny = met[i, 0], met[i, 1]
         alpha = w_mass[i] ** 2 - lepton_mass[i] ** 2 + 2.0 * (lx * nx + ly * ny)

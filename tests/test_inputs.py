@@ -11,7 +11,7 @@ from conftest import make_branches
 from baselines.constants import MAX_COLLISION_ENERGY
 from nuanalysis import io
 from nuanalysis.errors import InputError
-from nuanalysis.methods.registry import NeutrinoResult, reconstruct
+from nuanalysis.methods.registry import NeutrinoResult, get_method, reconstruct
 from nuanalysis.validation import physical_mask
 
 SCALED = ("jet_pt", "jet_mass", "lep_pt", "lep_mass", "met")
@@ -117,6 +117,27 @@ def test_methods_refuse_non_finite_or_huge_inputs(method, channel, value):
     events.met[3, 1] = value
     with pytest.raises(InputError, match=r"event 3 is not physical \(met: "):
         reconstruct(method, events, **options)
+
+
+@pytest.mark.parametrize("value", [np.inf, -1e300, np.nan])
+@pytest.mark.parametrize(
+    ("method", "channel"),
+    [("quadratic", "semileptonic"), ("ellipse", "semileptonic"), ("ellipse", "dilepton"),
+     ("nw", "dilepton")],
+)  # fmt: skip
+def test_baseline_kernels_called_directly_skip_unusable_events(method, channel, value):
+    """Without the registry's check (the kernels used alone): the event is not valid, the
+    others are solved as before, and numba raises no SystemError."""
+    events = _padded(channel, 30)
+    options = {"preset": "grid"} if method == "nw" else {}
+    reference = get_method(method).function(events, **options)
+    events.leptons[3, 0, 3] = value
+    with np.errstate(all="ignore"):
+        result = get_method(method).function(events, **options)
+    others = np.arange(30) != 3
+    assert not result.valid[3] and reference.valid[others].any()
+    np.testing.assert_array_equal(result.valid[others], reference.valid[others])
+    np.testing.assert_array_equal(result.momenta[others], reference.momenta[others])
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,9 @@ from baselines.neutrino_weighting import (
     neutrino_solutions,
     neutrino_weighting,
 )
+from nuanalysis.errors import InputError
 from nuanalysis.methods.candidates import b_jet_candidate_indices
-from nuanalysis.methods.registry import reconstruct
+from nuanalysis.methods.registry import get_method, reconstruct
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +333,7 @@ def test_gaussian_eta_sampling(sample):
 
 
 def test_edge_cases(sample):
-    events = sample.events.select(slice(0, 6))
+    events = sample.events.select(np.arange(6))  # a copy: the fixture is shared
     # one b-tag: leading tagged + leading untagged are still two candidates
     events.jet_btag[0] = [True] + [False] * (events.jet_btag.shape[1] - 1)
     # no second jet: no candidate pair
@@ -343,14 +344,19 @@ def test_edge_cases(sample):
     events.met[3] = 0.0
     # NaN MET never leaks
     events.met[4] = np.nan
-    result = reconstruct("nw", events, preset="analysis", n_smearings=2)
+    # the registry refuses events without jets or with NaN (nuanalysis.validation) ...
+    with pytest.raises(InputError, match=r"event 2 is not physical \(no jets"):
+        reconstruct("nw", events, preset="grid")
+    # ... and the method alone (its kernel) marks them not valid
+    nw = get_method("nw").function
+    result = nw(events, preset="analysis", n_smearings=2)
     assert np.isfinite(result.momenta).all() and np.isfinite(result.weight).all()
     assert result.valid[0]
     assert not result.valid[[1, 2, 4]].any()
     assert (result.momenta[~result.valid] == 0).all()
     assert (result.extras["pairing"][~result.valid] == -1).all()
     # no solution anywhere: an impossible top mass
-    none = reconstruct("nw", events, preset="grid", top_mass=20.0)
+    none = nw(events, preset="grid", top_mass=20.0)
     assert not none.valid.any() and (none.momenta == 0).all() and (none.weight == 0).all()
 
 
