@@ -60,6 +60,14 @@ from nuanalysis.outputs import atomic_folder, check_outputs, write_json
     show_default=True,
     help="toys of the response to add its statistical uncertainty (0: off)",
 )
+@click.option(
+    "--stress",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="reweight the unfolded (odd) entries by (true m_tt / mean)^STRESS, so that the "
+    "equal-bias comparison sees the regularisation bias (0: plain closure)",
+)
 def command(
     request: RunRequest,
     backend,
@@ -68,6 +76,7 @@ def command(
     k,
     k_rule,
     response_toys,
+    stress,
 ) -> None:
     """SVD-unfold m_tt × pT_t with each method's neutrinos (dilepton events).
 
@@ -104,6 +113,7 @@ def command(
             k_rule=k_rule,
             response_toys=response_toys,
             seed=request.seed,
+            stress=stress,
         )
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
