@@ -207,7 +207,7 @@ def test_assign_command_on_exact_events(synthetic_ntuple, tmp_path, channel):
         by_n = study["accuracy"][role]["truth"]
         filled = [n for n, count in study["n_events"].items() if count]
         assert filled and all(by_n[n] == 1.0 for n in filled)
-    assert (tmp_path / "index.html").is_file()
+    assert (tmp_path / "report" / "index.html").is_file()
     # fixed σ from that JSON: no calibration, every entry evaluated, the same σ reported
     again = tmp_path / "b.json"
     args = [*args[:-4], "--sigmas", str(out), "--json", str(again), "--no-report"]
