@@ -1,6 +1,7 @@
 """Padded numpy view of an event sample: the one hand-over from awkward to numba and torch.
 
-:func:`nuanalysis.io.to_padded` builds a :class:`PaddedEvents` once per chunk;
+:func:`nuanalysis.io.iterate_padded` (or :func:`~nuanalysis.io.to_padded` for
+awkward events) builds a :class:`PaddedEvents` once per chunk, after the checks;
 every neutrino method, the χ² assignment and the flows read these arrays and
 never touch awkward. Four-momenta are Cartesian ``(px, py, pz, E)`` in GeV,
 float64; absent objects are zero with their mask False.

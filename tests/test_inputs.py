@@ -227,3 +227,22 @@ def test_runner_refuses_a_method_of_the_detected_channel_before_running(syntheti
     path = synthetic_ntuple("dilepton", 12)
     with pytest.raises(ChannelError, match="'quadratic' does not apply to dilepton"):
         next(iter_chunks(path, ["truth", "quadratic"], chunk_size=5))
+
+
+@pytest.mark.parametrize("command", ["compare", "reconstruct"])
+def test_cli_refuses_a_mev_file_in_one_line(tmp_path, capsys, command):
+    """`compare` on an MeV ntuple ended in a traceback: now one error line with the fix."""
+    from nuanalysis.cli import main
+
+    branches = make_branches("dilepton", 40, seed=4)
+    path = io.write_ntuple(
+        tmp_path / "mev.root", {k: v * 1000.0 if k in SCALED else v for k, v in branches.items()}
+    )
+    args = [command, "--input", str(path), "--methods", "truth,ellipse"]
+    args += ["--out", str(tmp_path / "out.root")] if command == "reconstruct" else ["--no-report"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 1
+    error = capsys.readouterr().err
+    assert "nuanalysis: error: " in error and "Traceback" not in error
+    assert "--mapping nuanalysis/data/mappings/atlas_mev.toml" in error
