@@ -24,8 +24,11 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 @dataclass
 class Table:
+    """A header and rows of cells; ``numeric`` tables align their cells right, others left."""
+
     header: list[str]
     rows: list[list[str]]
+    numeric: bool = True
 
     def markdown(self) -> str:
         lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
@@ -38,7 +41,8 @@ class Table:
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
             for row in self.rows
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        kind = "" if self.numeric else ' class="text"'
+        return f"<table{kind}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def text(self) -> str:
         """Fixed-width rendering for the terminal."""
@@ -70,7 +74,8 @@ class Section:
 _STYLE = (
     "body{font-family:sans-serif;max-width:1500px;margin:auto;padding:1em;line-height:1.4}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
-    "text-align:right}th{background:#eee}td:first-child{text-align:left}"
+    "text-align:right}th{background:#eee}td:first-child,table.text td,table.text th"
+    "{text-align:left}"
     "figure{display:inline-block;vertical-align:top;margin:0.5em 1em 1.5em 0;max-width:100%}"
     "figure img{max-width:100%;min-width:min(600px,100%);border:1px solid #ddd}"
     "figcaption{font-size:0.95em;color:#333;max-width:60em}"

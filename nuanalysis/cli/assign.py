@@ -265,7 +265,12 @@ def write_assignment_report(study: dict, tables: dict, out_dir: Path) -> Path:
         )
     )
     sections.append(
-        Section("Provenance", tables=[Table(["", "value"], provenance_rows(study["provenance"]))])
+        Section(
+            "Provenance",
+            tables=[
+                Table(["item", "value"], numeric=False, rows=provenance_rows(study["provenance"]))
+            ],
+        )
     )
     _, html_path = write_report(out_dir, f"χ² jet assignment: {study['channel']}", sections)
     return html_path

@@ -235,7 +235,13 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
             ),
             Section(
                 "Provenance",
-                tables=[Table(["", "value"], provenance_rows(summary["provenance"]))],
+                tables=[
+                    Table(
+                        ["item", "value"],
+                        numeric=False,
+                        rows=provenance_rows(summary["provenance"]),
+                    )
+                ],
             ),
         ],
     )
