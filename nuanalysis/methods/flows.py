@@ -15,13 +15,25 @@ events with non-finite inputs raise :class:`~nuanalysis.errors.InputError`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from nuanalysis.flows.inference import MODE_SAMPLES, ModelLike, flow_mode, regress, sample_posterior
-from nuanalysis.methods.option_types import PositiveCount
+from nuanalysis.flows.inference import (
+    ESTIMATORS,
+    MODE_SAMPLES,
+    ModelLike,
+    flow_mode,
+    regress,
+    sample_posterior,
+)
+from nuanalysis.flows.runtime import BACKENDS
+from nuanalysis.methods.option_types import OneOf, PositiveCount
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
 from nuanalysis.posterior import DRAWS_KEY, LOG_PROB_KEY
+
+Backend = Annotated[str, OneOf(BACKENDS)]
 
 
 @register(
@@ -36,8 +48,8 @@ def flow_mode_method(
     n_samples: PositiveCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
-    estimator: str = "draws",
-    backend: str = "torch",
+    estimator: Annotated[str, OneOf(ESTIMATORS)] = "draws",
+    backend: Backend = "torch",
 ) -> NeutrinoResult:
     momenta, log_prob = flow_mode(
         events, model, n_samples, seed, first_event_index, estimator, backend
@@ -56,7 +68,7 @@ def flow_sample_method(
     model: ModelLike = None,
     seed: int = 0,
     first_event_index: int = 0,
-    backend: str = "torch",
+    backend: Backend = "torch",
 ) -> NeutrinoResult:
     samples, log_prob = sample_posterior(events, 1, model, seed, first_event_index, backend)
     return NeutrinoResult(samples[:, 0], np.ones(len(events), dtype=bool), weight=log_prob[:, 0])
@@ -75,7 +87,7 @@ def flow_posterior_method(
     n_samples: PositiveCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
-    backend: str = "torch",
+    backend: Backend = "torch",
 ) -> NeutrinoResult:
     """The mode, as ``flow``, plus the draws and their log-densities in ``extras``
     (:mod:`nuanalysis.posterior`), from which ``assign`` chooses the neutrino jointly
@@ -96,7 +108,7 @@ def flow_posterior_method(
     model_type="ff",
 )
 def regression_method(
-    events: PaddedEvents, model: ModelLike = None, backend: str = "torch"
+    events: PaddedEvents, model: ModelLike = None, backend: Backend = "torch"
 ) -> NeutrinoResult:
     """Deterministic: no seed."""
     return NeutrinoResult(regress(events, model, backend), np.ones(len(events), dtype=bool))
