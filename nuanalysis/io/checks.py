@@ -153,44 +153,45 @@ def _check_truth_neutrinos(columns: Columns, channel: str, where: str, offset: i
         )
 
 
-def _bound_rules(columns: Columns, prefix: str) -> dict[str, tuple[str, ak.Array]]:
-    """For one four-vector collection: message -> (branch, per-object failure mask)."""
+def _bound_rules(columns: Columns, prefix: str) -> list[tuple[str, str, ak.Array]]:
+    """For one four-vector collection: (branch, what is wrong, per-object failure mask)."""
     pt, eta, mass = (columns[f"{prefix}_{f}"] for f in ("pt", "eta", "mass"))
     momentum = ak.values_astype(pt, np.float64) * np.cosh(ak.values_astype(eta, np.float64))
     energy = np.sqrt(momentum**2 + ak.values_astype(mass, np.float64) ** 2)
-    rules = {
-        "a negative pT": (f"{prefix}_pt", pt < 0),
-        f"a pT beyond {TRANSVERSE_BOUND:.0f} GeV": (f"{prefix}_pt", pt > TRANSVERSE_BOUND),
-        "a negative mass": (f"{prefix}_mass", mass < -ROUNDING * (1 + momentum)),
-    }
+    rules = [
+        (f"{prefix}_pt", "a negative pT", pt < 0),
+        (f"{prefix}_pt", f"a pT beyond {TRANSVERSE_BOUND:.0f} GeV", pt > TRANSVERSE_BOUND),
+        (f"{prefix}_mass", "a negative mass", mass < -ROUNDING * (1 + momentum)),
+    ]
     if prefix in _RECO_OBJECTS:  # generator truth may sit anywhere along the beam
-        rules[f"an energy beyond {MAX_COLLISION_ENERGY:.0f} GeV (pT cosh η, mass)"] = (
-            f"{prefix}_eta",
-            energy > MAX_COLLISION_ENERGY,
-        )
-        rules["an object without momentum (pT = mass = 0)"] = (f"{prefix}_pt", energy <= 0)
+        what = f"an energy beyond {MAX_COLLISION_ENERGY:.0f} GeV (pT cosh η, mass)"
+        rules.append((f"{prefix}_eta", what, energy > MAX_COLLISION_ENERGY))
+        rules.append((f"{prefix}_pt", "an object without momentum (pT = mass = 0)", energy <= 0))
     return rules
 
 
 def check_bounds(columns: Columns, labels: dict[str, str], where: str, offset: int) -> None:
     """Non-negative pT, MET and masses, and nothing beyond what an LHC collision can give."""
-    rules = {}
-    for prefix in _FOUR_VECTORS:
-        if f"{prefix}_pt" in columns:
-            rules.update({(prefix, k): v for k, v in _bound_rules(columns, prefix).items()})
     met = columns["met"]
-    rules[("", "a negative MET")] = ("met", met < 0)
-    rules[("", f"a MET beyond {TRANSVERSE_BOUND:.0f} GeV")] = ("met", met > TRANSVERSE_BOUND)
-    if "truth_nu_pt" in columns:
-        rules[("truth_nu", "a negative pT")] = ("truth_nu_pt", columns["truth_nu_pt"] < 0)
     with np.errstate(over="ignore", invalid="ignore"):
-        for (_, what), (branch, bad) in rules.items():
-            entry = _first_entry(bad)
-            if entry is not None:
-                raise InputError(
-                    f"{where}: branch {labels[branch]} holds {what} (first at entry "
-                    f"{offset + entry})"
-                )
+        rules = [
+            rule
+            for prefix in _FOUR_VECTORS
+            if f"{prefix}_pt" in columns
+            for rule in _bound_rules(columns, prefix)
+        ]
+        rules += [
+            ("met", "a negative MET", met < 0),
+            ("met", f"a MET beyond {TRANSVERSE_BOUND:.0f} GeV", met > TRANSVERSE_BOUND),
+        ]
+        if "truth_nu_pt" in columns:
+            rules.append(("truth_nu_pt", "a negative pT", columns["truth_nu_pt"] < 0))
+    for branch, what, bad in rules:
+        entry = _first_entry(bad)
+        if entry is not None:
+            raise InputError(
+                f"{where}: branch {labels[branch]} holds {what} (first at entry {offset + entry})"
+            )
 
 
 def check_columns(
