@@ -187,6 +187,28 @@ def test_foreign_folder_and_input_inside_refused(tmp_path):
         check_output(mine, "--json")
 
 
+def test_interrupt_inside_a_numba_kernel_is_an_interruption(victim, tmp_path, capsys, monkeypatch):
+    """Ctrl-C arriving inside a numba kernel surfaces as a SystemError caused by the
+    KeyboardInterrupt: still an interruption, with the earlier output kept."""
+    import nuanalysis.cli.reconstruct as reconstruct_command
+
+    def interrupted(partial, chunks):
+        Path(partial).write_bytes(b"half a tree")
+        message = "CPUDispatcher(<function _weigh_events>) returned a result with an exception set"
+        raise SystemError(message) from KeyboardInterrupt()
+
+    monkeypatch.setattr(reconstruct_command, "write_reconstruction", interrupted)
+    out = tmp_path / "reco.root"
+    out.write_bytes(PRECIOUS)
+    code, err = run_main(
+        capsys, "reconstruct", "--input", victim, "--methods", "truth", "--out", out
+    )
+    assert code == 130
+    assert err == "nuanalysis: error: interrupted: unfinished outputs were not written\n"
+    assert out.read_bytes() == PRECIOUS
+    assert leftovers(tmp_path) == []
+
+
 def start_slow_reconstruct(victim: Path, out: Path) -> subprocess.Popen:
     """``reconstruct`` with the analysis NW (tens of ms per event) in chunks of 20 events."""
     arguments = ["reconstruct", "--input", victim, "--methods", "nw", "--chunk-size", "20"]

@@ -64,6 +64,20 @@ _python_show_warning = warnings.showwarning
 NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _interruption_status(error: BaseException) -> int | None:
+    """The exit status of a run stopped by Ctrl-C or SIGTERM, else None.
+
+    A signal arriving inside a numba kernel surfaces as a SystemError caused by
+    the KeyboardInterrupt or :class:`~nuanalysis.outputs.Terminated`."""
+    if isinstance(error, SystemError):
+        error = error.__cause__ or error.__context__
+    if isinstance(error, Terminated):
+        return error.code
+    if isinstance(error, KeyboardInterrupt | click.exceptions.Abort):
+        return 130
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
     """Console entry point: every error is one line ``nuanalysis: error: …``, no traceback.
 
@@ -76,12 +90,13 @@ def main(args: list[str] | None = None) -> None:
     try:
         with termination_as_exception():
             cli(args=args, prog_name="nuanalysis", standalone_mode=False)
-    except Terminated as stop:
-        _error("terminated (SIGTERM); no output was written")
-        raise SystemExit(stop.code) from None
-    except click.exceptions.Abort:
-        _error("interrupted; no output was written")
-        raise SystemExit(130) from None
+    except (Terminated, click.exceptions.Abort, SystemError) as error:
+        status = _interruption_status(error)
+        if status is None:
+            raise
+        stop = "terminated (SIGTERM)" if status != 130 else "interrupted"
+        _error(f"{stop}: unfinished outputs were not written")
+        raise SystemExit(status) from None
     except NO_ARGUMENTS as error:  # a bare `nuanalysis`: the help, as click <8.2 gave it
         click.echo(error.ctx.get_help())
     except click.UsageError as error:
