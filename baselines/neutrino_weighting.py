@@ -87,7 +87,8 @@ reproduces NeutrinoWeighter's valid fraction where that is the figure to compare
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+import numbers
+from dataclasses import dataclass, fields, replace
 
 import numba
 import numpy as np
@@ -144,6 +145,14 @@ class NeutrinoWeightingConfig:
     min_mtt: float = 300.0
 
     def __post_init__(self) -> None:
+        for name in ("n_eta_draws", "n_smearings", "smearing_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for item in fields(self):
+            values = np.atleast_1d(np.asarray(getattr(self, item.name), dtype=object))
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise ValueError(f"{item.name} must be finite, got {getattr(self, item.name)!r}")
         if self.eta_sampling not in ETA_SAMPLINGS:
             raise ValueError(
                 f"eta_sampling must be one of {ETA_SAMPLINGS}, got {self.eta_sampling!r}"

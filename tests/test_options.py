@@ -170,3 +170,14 @@ def test_errors_in_one_style(tmp_path, capsys):
         capsys, "reconstruct", "--methods", "truth", "--input", tmp_path / "no.root", "--out", out
     )
     assert code == 1 and err.startswith("nuanalysis: error: input file not found")
+
+
+def test_nw_configuration_refuses_non_integers_and_non_finite_values():
+    """The configuration checks itself, for callers of baselines.neutrino_weighting too."""
+    from baselines.neutrino_weighting import NeutrinoWeightingConfig
+
+    with pytest.raises(ValueError, match="n_smearings must be an integer"):
+        NeutrinoWeightingConfig(n_smearings=2.5)
+    with pytest.raises(ValueError, match="smearing_fraction must be finite"):
+        NeutrinoWeightingConfig(smearing_fraction=float("nan"))
+    assert NeutrinoWeightingConfig(n_smearings=3, b_mass=None).n_smearings == 3
