@@ -59,15 +59,20 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _foreign_entries(folder: Path) -> list[str]:
-    """Entries of an existing folder that a new report must not delete."""
+    """Entries of an existing folder that a new report must not delete: anything but
+    figures and pages, and a ROOT file only as the histograms of a PNG figure beside it."""
     entries = list(folder.iterdir())
     if any(entry.name == MARKER for entry in entries):
         return []
-    return sorted(
-        entry.name
-        for entry in entries
-        if not (entry.is_file() and entry.suffix.lower() in REPORT_SUFFIXES)
-    )
+    figures = {entry.stem for entry in entries if entry.suffix.lower() == ".png"}
+
+    def part_of_report(entry: Path) -> bool:
+        suffix = entry.suffix.lower()
+        return entry.is_file() and (
+            suffix in REPORT_SUFFIXES or (suffix == ".root" and entry.stem in figures)
+        )
+
+    return sorted(entry.name for entry in entries if not part_of_report(entry))
 
 
 def check_output(

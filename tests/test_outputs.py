@@ -178,6 +178,14 @@ def test_foreign_folder_and_input_inside_refused(tmp_path):
     (mine / "thesis.tex").write_text("years of work")
     with pytest.raises(OutputError, match=r"thesis\.tex"):
         check_output(mine, "--out", folder=True)
+    earlier = tmp_path / "earlier-report"  # from before the marker: figures, pages, histograms
+    earlier.mkdir()
+    for name in ("index.html", "report.md", "mtt.png", "mtt.pdf", "mtt.root"):
+        (earlier / name).write_bytes(b"")
+    check_output(earlier, "--out", folder=True)
+    (earlier / "sample.root").write_bytes(PRECIOUS)  # no figure of that name: data
+    with pytest.raises(OutputError, match=r"sample\.root"):
+        check_output(earlier, "--out", folder=True)
     sample = tmp_path / "data" / "sample.root"
     sample.parent.mkdir()
     sample.write_bytes(PRECIOUS)
