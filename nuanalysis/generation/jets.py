@@ -10,6 +10,8 @@ else light (0).
 
 from __future__ import annotations
 
+import sys
+
 import awkward as ak
 import numba
 import numpy as np
@@ -17,6 +19,18 @@ import numpy as np
 from nuanalysis.generation.detector import DetectorParameters
 from nuanalysis.generation.pythia import FlatEvents
 from nuanalysis.generation.truth import daughter_positions
+
+
+def print_fastjet_banner() -> None:
+    """Print FastJet's banner now, once per process (FastJet prints it at the first clustering).
+
+    A process forked after this call inherits FastJet's "already printed" flag,
+    so ``generate --jobs J`` shows the banner once instead of once per job.
+    """
+    import fastjet
+
+    fastjet._swig.ClusterSequence.print_banner()
+    sys.stdout.flush()
 
 
 def cluster_jets(

@@ -29,6 +29,7 @@ from baselines.constants import ELECTRON_MASS, MUON_MASS, TOP_MASS
 from nuanalysis import kinematics
 from nuanalysis.errors import InputError
 from nuanalysis.generation.detector import ATLAS_LIKE, DetectorParameters
+from nuanalysis.generation.jets import print_fastjet_banner
 from nuanalysis.generation.pythia import (
     LEPTONIC_W_SIDES,
     PYTHIA_MAX_SEED,
@@ -247,6 +248,7 @@ def generate(
     quotas = job_quotas(n_events, jobs)
     seeds = np.random.SeedSequence(seed).spawn(jobs)
     start = time.perf_counter()
+    print_fastjet_banner()  # before the bar, once: forked jobs inherit FastJet's "printed" flag
     with tqdm(
         total=n_events, unit="ev", desc=f"{channel} selected", disable=not progress_bar
     ) as bar:
