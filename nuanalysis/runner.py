@@ -7,32 +7,47 @@ global entry G covers global entries G + k·chunk_size … Stochastic methods
 base seed and the unit's first global entry and draw counter-based random
 numbers per event from (seed, global entry), so ``chunk_size``, ``jobs`` and
 the scheduler never change a result. A method taking ``seed`` but not
-``first_event_index`` gets a per-unit seed (:func:`chunk_seed`), the same
-wherever and in whatever order the units run.
+``first_event_index`` gets a seed per progress slice (:func:`chunk_seed` of
+its first global entry), the same wherever and in whatever order the units
+run.
+
+Progress: each method runs on slices of at most :data:`PROGRESS_EVENTS` events of
+a unit (cut on the global grid, so a method's per-event seeding sees the same
+global entries), and reports each slice to the progress bar (on dask through
+the scheduler's event stream): the bar moves every second or so whatever
+``chunk_size``.
 
 Timing (DESIGN.md, speed): each method is first warmed up on a few events of
 the first unit a process sees (numba compilation, model loading are not
 timed), then every call of :func:`~nuanalysis.methods.registry.reconstruct`
-is timed on the same events for every method. With ``threads=1`` (the
-default, and what every command uses) torch and numba run on one thread, so
-events per second are per CPU core; on dask the per-unit times of all workers
-are summed, which again gives events per second per core. One thread is also
-what makes a process and a dask worker agree to the last bit: torch's float
-reductions depend on the thread count. Parallelism comes from ``jobs``.
+is timed on the same events for every method, in CPU seconds (:func:`_cpu_clock`).
+With ``threads=1`` (the default, and what every command uses) torch and numba
+compute in the calling thread, whose CPU time is then the method's alone, so
+events per second are per CPU core and mean the same in one process and
+summed over dask workers, however loaded the machine (wall time would count
+the waits for a core, the thread's clock leaves out a dask worker's own
+threads). One thread is also what makes a process and a dask worker
+agree to the last bit: torch's float reductions depend on the thread count.
+Parallelism comes from ``jobs``.
 
 Dask: ``scheduler="tcp://host:8786"`` uses a running cluster (its workers need
 this package installed); ``jobs=J`` starts a
-``distributed.LocalCluster(processes=True, n_workers=J, threads_per_worker=1)``.
+``distributed.LocalCluster(processes=True, n_workers=J, threads_per_worker=1)``
+configured by :data:`LOCAL_CLUSTER_CONFIG`, whose logging stays out of the
+progress bar (errors only).
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
+import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +56,29 @@ from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.io import NtupleFile, expand_paths
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, get_method, reconstruct
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.progress import MethodProgress
 
 DEFAULT_CHUNK_SIZE = 5000
 WARMUP_EVENTS = 8
+PROGRESS_EVENTS = 250
+"""Events per method call and progress report: about a second of the slowest methods
+(NW's analysis preset, the flows) on one core."""
 _WARMED: set[str] = set()
+
+LOCAL_CLUSTER_CONFIG = {
+    # workers leave through os._exit once closed: a spawned worker's interpreter takes
+    # seconds to tear torch down on a busy machine, and the nanny kills it (with a
+    # warning) after 4 s
+    "distributed.worker.multiprocessing-method": "forkserver",
+    # dask returns freed memory to the OS above 64 kB by default: torch's large
+    # temporaries then page-fault afresh on every call, doubling a flow's CPU time
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED": "error",
+}
+"""dask configuration of the ``jobs`` cluster (see :func:`dask_client`)."""
+
+Progress = Callable[[str, int], None]
+"""Called with a method's name and the number of events it has just finished."""
 
 
 @dataclass(frozen=True)
@@ -165,25 +199,56 @@ def _call_options(name: str, options: dict, seed: int, unit: WorkUnit) -> dict:
     return call
 
 
+def _cpu_clock() -> Callable[[], float]:
+    """The calling thread's CPU clock where torch and numba compute on that one thread,
+    else the whole process's."""
+    import numba
+    import torch
+
+    one_thread = torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+    return time.thread_time if one_thread else time.process_time
+
+
+def progress_slices(unit: WorkUnit, size: int = PROGRESS_EVENTS) -> list[WorkUnit]:
+    """``unit`` cut where the global entry is a multiple of ``size``."""
+    first, last = unit.global_start, unit.global_start + unit.stop - unit.start
+    cuts = [first, *range((first // size + 1) * size, last, size), last]
+    return [
+        replace(unit, start=unit.start + a - first, stop=unit.start + b - first, global_start=a)
+        for a, b in itertools.pairwise(cuts)
+    ]
+
+
 def run_chunk(
     events: PaddedEvents,
     unit: WorkUnit,
     methods: Sequence[str],
     options: dict[str, dict] | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> ChunkResult:
     """Every method on one unit's events (as the reader checked them), warmed up once per
-    process and timed."""
+    process, slice by slice (:func:`progress_slices`, each reported to ``progress``),
+    timed in CPU seconds."""
     options = options or {}
+    slices = progress_slices(unit)
+    clock = _cpu_clock()
     results, seconds = {}, {}
     for name in methods:
-        call = _call_options(name, options.get(name, {}), seed, unit)
         if name not in _WARMED:
+            call = _call_options(name, options.get(name, {}), seed, unit)
             reconstruct(name, events.select(slice(0, WARMUP_EVENTS)), inputs_checked=True, **call)
             _WARMED.add(name)
-        started = time.perf_counter()
-        results[name] = reconstruct(name, events, inputs_checked=True, **call)
-        seconds[name] = time.perf_counter() - started
+        parts, seconds[name] = [], 0.0
+        for part in slices:
+            call = _call_options(name, options.get(name, {}), seed, part)
+            selected = events.select(slice(part.start - unit.start, part.stop - unit.start))
+            started = clock()
+            parts.append(reconstruct(name, selected, inputs_checked=True, **call))
+            seconds[name] += clock() - started
+            if progress is not None:
+                progress(name, part.stop - part.start)
+        results[name] = parts[0] if len(parts) == 1 else concatenate_results(parts)
     return ChunkResult(unit, events, results, seconds, os.getpid())
 
 
@@ -221,11 +286,23 @@ def process_units(
     mapping=None,
     seed: int = 0,
     threads: int | None = 1,
+    progress_topic: str | None = None,
 ) -> list[ChunkResult]:
-    """Read and run consecutive units of one file: the task a dask worker executes."""
+    """Read and run consecutive units of one file: the task a dask worker executes; with
+    ``progress_topic``, each slice done is logged as a ``(method, events)`` event of that
+    topic (:meth:`distributed.Worker.log_event`) for the client's bar."""
+    progress = None
+    if progress_topic is not None:
+        from distributed import get_worker
+
+        worker = get_worker()
+
+        def progress(name: str, events: int) -> None:
+            worker.log_event(progress_topic, (name, events))
+
     with _threads_limited(threads):
         return [
-            run_chunk(events, unit, methods, options, seed)
+            run_chunk(events, unit, methods, options, seed, progress)
             for unit, events in _read_units(units, channel, mapping)
         ]
 
@@ -244,20 +321,41 @@ def _by_file(units: Sequence[WorkUnit], groups_per_file: int = 1) -> list[list[W
 
 @contextlib.contextmanager
 def dask_client(jobs: int | None = None, scheduler: str | None = None):
-    """A ``distributed.Client`` on ``scheduler`` or on a local cluster of ``jobs`` processes."""
+    """A ``distributed.Client`` on ``scheduler`` or on a local cluster of ``jobs`` processes
+    (:data:`LOCAL_CLUSTER_CONFIG`; its HTTP server on a free port, no dashboard), closed
+    cleanly; dask's own log messages below errors are not shown meanwhile."""
+    import dask
     from distributed import Client, LocalCluster
 
-    if scheduler is not None:
-        with Client(scheduler) as client:
+    with _quiet_logger("distributed"):
+        if scheduler is not None:
+            with Client(scheduler) as client:
+                yield client
+            return
+        with (
+            dask.config.set(LOCAL_CLUSTER_CONFIG),
+            LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": ":0"},
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise logger ``name`` to ``level`` inside the block."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def iter_chunks(
@@ -285,20 +383,20 @@ def iter_chunks(
             check_applicable(name, channel)
     local = scheduler is None and (jobs is None or jobs <= 1)
     units = None if local else plan_units(paths, chunk_size, max_events, mapping)
-    bar = _progress_bar(None if local else sum(u.stop - u.start for u in units), progress)
+    bar = MethodProgress(methods, None if local else sum(u.stop - u.start for u in units), progress)
     try:
         if local:  # the total grows as the files open
             for source, file_units in _opened_files(paths, chunk_size, max_events, mapping):
-                bar.total = (bar.total or 0) + sum(u.stop - u.start for u in file_units)
-                bar.refresh()
+                bar.add_total(sum(u.stop - u.start for u in file_units))
                 for unit, events in _read_units(file_units, first, mapping, source):
                     first = _applicable(methods, events.channel, first, unit)
                     with _threads_limited(threads):
-                        result = run_chunk(events, unit, methods, options, seed)
-                    bar.update(len(events))
+                        result = run_chunk(events, unit, methods, options, seed, bar.advance)
                     yield result
             return
         with dask_client(jobs, scheduler) as client:
+            topic = f"nuanalysis-progress-{uuid.uuid4().hex}"
+            client.subscribe_topic(topic, lambda event: bar.advance(*event[1]))
             n_workers = max(len(client.scheduler_info()["workers"]), 1)
             futures = client.map(
                 process_units,
@@ -309,21 +407,19 @@ def iter_chunks(
                 mapping=mapping,
                 seed=seed,
                 threads=threads,
+                progress_topic=topic if progress else None,
                 pure=False,
             )
-            for future in futures:
-                for result in future.result():
-                    first = _applicable(methods, result.events.channel, first, result.unit)
-                    bar.update(len(result.events))
-                    yield result
+            try:
+                for future in futures:
+                    for result in future.result():
+                        first = _applicable(methods, result.events.channel, first, result.unit)
+                        yield result
+            finally:
+                client.unsubscribe_topic(topic)
+            bar.complete()
     finally:
         bar.close()
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="ev", disable=not enabled, desc="reconstructing")
 
 
 def concatenate_results(parts: Sequence[NeutrinoResult]) -> NeutrinoResult:

@@ -50,10 +50,18 @@ def _run(paths, chunk_size=60, **kwargs):
     return chunks, results
 
 
-def test_dask_equals_single_process(two_files):
+def test_dask_equals_single_process(two_files, monkeypatch):
     """``jobs=2`` starts its own LocalCluster(processes=True, n_workers=2, threads_per_worker=1)."""
+    from nuanalysis.progress import MethodProgress
+    from nuanalysis.runner import PROGRESS_EVENTS
+
     single_chunks, single = _run(two_files, seed=3)
-    dask_chunks, distributed = _run(two_files, seed=3, jobs=2)
+    reports = []
+    monkeypatch.setattr(MethodProgress, "advance", lambda _, *report: reports.append(report))
+    dask_chunks, distributed = _run(two_files, seed=3, jobs=2, progress=True)
+    # the workers' progress reaches this process's bar slice by slice, for every method
+    assert {m for m, _ in reports} == set(METHODS)
+    assert all(0 < n <= min(60, PROGRESS_EVENTS) for _, n in reports)
     # the dask run really ran elsewhere, on both workers
     assert {c.pid for c in single_chunks} == {os.getpid()}
     assert os.getpid() not in {c.pid for c in dask_chunks}
