@@ -34,7 +34,7 @@ class SvdBackend(ABC):
     name: ClassVar[str]
 
     def available(self) -> bool:
-        """True if this backend can run in this process; loads nothing to find out."""
+        """True if this backend can run in this process; finding out loads no library but PyROOT."""
         return self.unavailable_reason() is None
 
     def unavailable_reason(self) -> str | None:
