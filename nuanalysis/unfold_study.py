@@ -32,8 +32,12 @@ The truth method is always unfolded as the reference when the sample has
 truth neutrinos.
 
 Binning (:data:`MTT_EDGES` × :data:`PTT_EDGES`, 4 × 3 bins): the ATLAS-like
-choice of the ν²-Flows study, coarse enough for the demo sample's statistics.
-Bins are flattened m_tt-major: ``index = i_mtt * 3 + i_ptt``.
+choice of the ν²-Flows study. Bins are flattened m_tt-major:
+``index = i_mtt * n_ptt + i_ptt``. A sample too small for it (every bin of
+every method's response needs ``min_bin_events``, :data:`MIN_BIN_EVENTS` by
+default, and an invertible response) gets adjacent bins merged, the same for
+every method (:func:`unfolding.binning.coarsen_responses`), with a warning
+naming the edges removed and the sample size the requested binning needs.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ from dataclasses import dataclass, field
 
 import hist
 import numpy as np
-from tqdm.auto import tqdm
 
 from nuanalysis.methods.registry import NeutrinoResult, check_applicable, reconstruct
 from nuanalysis.observables import reco_observables, truth_observables
@@ -50,6 +53,7 @@ from nuanalysis.oversampling import draw_fractions, posterior_observables
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.plotting import plot_study as plot_study
 from nuanalysis.posterior import Posterior
+from nuanalysis.progress import progress_bar
 from nuanalysis.unfold_scan import ClosureSplit, KScan, format_scan, scan_k, stress_weights
 from unfolding import (
     Response,
@@ -64,12 +68,18 @@ from unfolding import (
     unfold,
 )
 from unfolding.api import subtract_fakes
+from unfolding.binning import Coarsening, coarsen_responses
 
 MTT_EDGES = (300.0, 450.0, 600.0, 800.0, 1200.0)
 """m_tt bin edges in GeV."""
 
 PTT_EDGES = (0.0, 100.0, 200.0, 400.0)
 """Top pT bin edges in GeV."""
+
+MIN_BIN_EVENTS = 10
+"""Fewest events a bin of every response must hold before bins are merged."""
+
+AXIS_NAMES = ("m_tt", "pT_t")
 
 REFERENCE = "truth"
 K_RULES = ("half", "global-correlation", "d")
@@ -116,6 +126,38 @@ class UnfoldStudy:
     ptt_edges: tuple[float, ...]
     methods: dict[str, MethodUnfolding] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # method -> why it was not unfolded
+    binning: Coarsening | None = None  # how the requested binning was merged, if checked
+
+    def binning_warning(self) -> str | None:
+        """What was merged and why, for the printout; None if the requested binning held."""
+        if self.binning is None or not self.binning.merged:
+            return None
+        b = self.binning
+
+        def grid(edges) -> str:
+            return " × ".join(
+                f"{name} [{', '.join(f'{e:g}' for e in axis)}]"
+                for name, axis in zip(AXIS_NAMES, edges, strict=True)
+            )
+
+        removed = ", ".join(f"{AXIS_NAMES[axis]} {edge:g}" for axis, edge in b.removed)
+        needed = (
+            f"about {round(b.sample_factor * self.n_events, -2):.0f} events"
+            if b.sample_factor is not None
+            else f"more than {self.n_events} events (a truth bin is empty)"
+        )
+        lines = [
+            f"warning: bins merged for every method: with {grid(b.requested)} GeV a method's "
+            f"response has a bin with {b.sparsest_requested:g} events or cannot be inverted "
+            f"(each bin needs {b.min_events:g}); removed the edges at {removed} GeV, unfolding "
+            f"{grid(b.edges)} GeV. The requested binning needs {needed}; or choose "
+            "--mtt-edges/--ptt-edges, or --min-bin-events."
+        ]
+        lines += [
+            f"warning: {name} did not steer the merging: {why}"
+            for name, why in (b.ignored or {}).items()
+        ]
+        return "\n".join(lines)
 
     def bin_labels(self) -> list[str]:
         """Flattened bin labels, m_tt-major."""
@@ -160,6 +202,7 @@ class UnfoldStudy:
                 "ptt": list(self.ptt_edges),
                 "order": "mtt-major: flat index = i_mtt * n_ptt + i_ptt",
                 "labels": self.bin_labels(),
+                **self._binning_json(),
             },
             "backend": self.backend,
             "channel": self.channel,
@@ -169,6 +212,16 @@ class UnfoldStudy:
             "k_rule": self.k_rule,
             "reference": REFERENCE,
             "methods": methods,
+        }
+
+    def _binning_json(self) -> dict:
+        if self.binning is None:
+            return {}
+        b = self.binning
+        return {
+            "requested": dict(zip(("mtt", "ptt"), map(list, b.requested), strict=True)),
+            "removed_edges": [{"axis": ("mtt", "ptt")[a], "edge": e} for a, e in b.removed],
+            "min_bin_events": b.min_events,
         }
 
 
@@ -242,9 +295,9 @@ def run_study(
     names = with_reference(methods, events.has_truth)
     for name in names:
         check_applicable(name, events.channel)
+    bar = progress_bar(iterable=names, desc="reconstructing", unit="method", disable=not progress)
     results = {
-        name: reconstruct(name, events, **(method_options or {}).get(name, {}))
-        for name in tqdm(names, desc="reconstructing", unit="method", disable=not progress)
+        name: reconstruct(name, events, **(method_options or {}).get(name, {})) for name in bar
     }
     return unfold_methods(events, results, progress=progress, **settings)
 
@@ -262,16 +315,32 @@ def unfold_methods(
     seed: int = 1,
     progress: bool = True,
     stress: float = 0.0,
+    min_bin_events: float = MIN_BIN_EVENTS,
 ) -> UnfoldStudy:
-    """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring)."""
+    """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring);
+    ``min_bin_events`` 0 keeps the binning as given."""
     truth_values = truth_observables(events)
     names = [name for name in with_reference(list(results), False) if name in results]
     concrete = resolve_backend(backend)
     rng = np.random.default_rng(seed)
-    built = {
-        name: build_method(events, results[name], truth_values, mtt_edges, ptt_edges, stress)
-        for name in names
-    }
+
+    def build(mtt, ptt) -> dict[str, ClosureSplit]:
+        return {
+            name: build_method(events, results[name], truth_values, mtt, ptt, stress)
+            for name in names
+        }
+
+    built = build(mtt_edges, ptt_edges)
+    binning = None
+    if min_bin_events > 0:
+        responses = {name: split.response() for name, split in built.items()}
+        binning = coarsen_responses(responses, min_bin_events)
+        if binning.merged:
+            mtt_edges, ptt_edges = binning.edges
+            built = build(mtt_edges, ptt_edges)
+    n_bins = (len(mtt_edges) - 1) * (len(ptt_edges) - 1)
+    if k is not None and k > n_bins:
+        raise UnfoldingError(f"k = {k} exceeds the {n_bins} bins unfolded; choose k ≤ {n_bins}")
 
     if k is None:
         k = choose_k(built[names[0]].response(), built[names[0]].measured, k_rule)
@@ -282,7 +351,12 @@ def unfold_methods(
     study = UnfoldStudy(
         events.channel, len(events), concrete, int(k), rule, tuple(mtt_edges), tuple(ptt_edges)
     )
-    for name in tqdm(names, desc="unfolding", unit="method", disable=not progress):
+    study.binning = binning
+    toys = progress_bar(
+        total=response_toys * len(names), desc="response toys", unit="toy",
+        disable=not (progress and response_toys),
+    )  # fmt: skip
+    for name in progress_bar(iterable=names, desc="unfolding", unit="method", disable=not progress):
         method = built[name]
         response, (measured, w2), truth_test = method.response(), method.measured, method.truth
         try:
@@ -298,14 +372,17 @@ def unfold_methods(
         )
         entry.k_scan = scan_k(method, rng=rng)
         if response_toys:
+
+            def unfold_toy(replica, m=measured, v=w2) -> np.ndarray:
+                toys.update()
+                return unfold(replica, m, v, k=k).unfolded
+
             entry.response_covariance = response_toys_covariance(
-                response,
-                lambda replica, m=measured, v=w2: unfold(replica, m, v, k=k).unfolded,
-                response_toys,
-                rng,
+                response, unfold_toy, response_toys, rng
             )
         study.methods[name] = entry
 
+    toys.close()
     reference = study.methods.get(REFERENCE)
     if reference is not None:
         for entry in study.methods.values():
@@ -337,7 +414,9 @@ def format_table(study: UnfoldStudy) -> str:
     has_ratio = any(m.ratio_to_truth is not None for m in study.methods.values())
     if has_ratio:
         header += "".join(f"{n + '/truth':>14}" for n in names if n != REFERENCE)
+    warning = study.binning_warning()
     lines = [
+        *([warning] if warning else []),
         f"m_tt × pT_t SVD unfolding, backend {study.backend}, k = {study.k} ({study.k_rule}); "
         f"{study.n_events} {study.channel} events, response from even entries, odd unfolded",
         header,
@@ -351,14 +430,13 @@ def format_table(study: UnfoldStudy) -> str:
                 f"{study.methods[n].ratio_to_truth[i]:>14.2f}" for n in names if n != REFERENCE
             )
         lines.append(row)
-    lines.append(
-        "ratio to truth, median (mean) over bins: "
-        + ", ".join(
-            f"{n} {np.median(m.ratio_to_truth):.2f} ({np.mean(m.ratio_to_truth):.2f})"
-            for n, m in study.methods.items()
-            if m.ratio_to_truth is not None and n != REFERENCE
-        )
-    )
+    ratios = [
+        f"{n} {np.median(m.ratio_to_truth):.2f} ({np.mean(m.ratio_to_truth):.2f})"
+        for n, m in study.methods.items()
+        if m.ratio_to_truth is not None and n != REFERENCE
+    ]
+    if ratios:
+        lines.append("ratio to truth, median (mean) over bins: " + ", ".join(ratios))
     lines.extend(f"{name}: not unfolded: {why}" for name, why in study.failures.items())
     scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
     if scans:

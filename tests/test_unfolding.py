@@ -366,7 +366,9 @@ def test_study_method_failures_are_misses_and_cost_precision(dilepton_events):
 
     _register_half_failing_method()
     _, events = dilepton_events
-    study = run_study(events, ["_test-half-failures"], backend="numpy", k=12, progress=False)
+    study = run_study(
+        events, ["_test-half-failures"], backend="numpy", k=12, progress=False, min_bin_events=0
+    )  # all 12 bins, unregularised: half the events in each
     assert list(study.methods) == ["truth", "_test-half-failures"]
     truth, half = study.methods["truth"], study.methods["_test-half-failures"]
     assert half.valid_fraction == pytest.approx(truth.valid_fraction / 2, abs=0.01)

@@ -7,6 +7,7 @@ model, chunking, seed and dask options are those shared with ``compare``
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import click
@@ -14,6 +15,25 @@ import click
 from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.errors import ChannelError
 from nuanalysis.outputs import atomic_folder, check_outputs, write_json
+
+# the study's defaults (nuanalysis.unfold_study, not imported here to keep --help fast;
+# tests/test_unfold_binning.py checks they agree)
+DEFAULT_MTT_EDGES = "300,450,600,800,1200"
+DEFAULT_PTT_EDGES = "0,100,200,400"
+DEFAULT_MIN_BIN_EVENTS = 10
+
+
+def parse_edges(text: str, option: str) -> tuple[float, ...]:
+    """Comma-separated increasing bin edges (at least two) in GeV."""
+    try:
+        edges = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a comma-separated list of numbers", param_hint=option
+        ) from None
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+        raise click.BadParameter(f"{text!r}: give at least two increasing edges", param_hint=option)
+    return edges
 
 
 @click.command(name="unfold")
@@ -61,6 +81,28 @@ from nuanalysis.outputs import atomic_folder, check_outputs, write_json
     help="toys of the response to add its statistical uncertainty (0: off)",
 )
 @click.option(
+    "--mtt-edges",
+    callback=lambda _context, _parameter, text: parse_edges(text, "--mtt-edges"),
+    default=DEFAULT_MTT_EDGES,
+    show_default=True,
+    help="m_tt bin edges in GeV, comma-separated",
+)
+@click.option(
+    "--ptt-edges",
+    callback=lambda _context, _parameter, text: parse_edges(text, "--ptt-edges"),
+    default=DEFAULT_PTT_EDGES,
+    show_default=True,
+    help="top pT bin edges in GeV, comma-separated",
+)
+@click.option(
+    "--min-bin-events",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_MIN_BIN_EVENTS,
+    show_default=True,
+    help="merge adjacent bins (the same for every method, with a warning) until every bin of "
+    "every response holds this many events and every response can be inverted (0: never merge)",
+)
+@click.option(
     "--stress",
     type=float,
     default=0.0,
@@ -76,6 +118,9 @@ def command(
     k,
     k_rule,
     response_toys,
+    mtt_edges,
+    ptt_edges,
+    min_bin_events,
     stress,
 ) -> None:
     """SVD-unfold m_tt × pT_t with each method's neutrinos (dilepton events).
@@ -84,8 +129,10 @@ def command(
     its reco m_tt × pT_t of the odd entries is unfolded (fakes subtracted,
     misses = failures and events outside the binning). Prints the per-bin
     relative statistical uncertainty and its ratio to the truth-neutrino
-    result; bins are m_tt-major (index = i_mtt * 3 + i_ptt). The truth
-    method is always run as the reference.
+    result; bins are m_tt-major (index = i_mtt * n_ptt + i_ptt). Bins too
+    sparse for a method's response are merged for every method, with a
+    warning (--min-bin-events). The truth method is always run as the
+    reference.
     """
     from nuanalysis.provenance import display_path, provenance
     from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
@@ -114,6 +161,9 @@ def command(
             response_toys=response_toys,
             seed=request.seed,
             stress=stress,
+            mtt_edges=mtt_edges,
+            ptt_edges=ptt_edges,
+            min_bin_events=min_bin_events,
         )
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
