@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from nuanalysis.errors import InputError, ModelError
 from nuanalysis.flows.encoder import EventModel
@@ -37,6 +36,7 @@ from nuanalysis.flows.features import (
 )
 from nuanalysis.outputs import atomic_file
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.progress import progress_bar
 
 
 @dataclass
@@ -206,8 +206,8 @@ def train(
         history, best, bad_epochs = state["history"], state["best"], state["bad_epochs"]
         start_epoch, seconds = state["epoch"] + 1, state["seconds"]
 
-    bar = tqdm(
-        range(start_epoch, max_epochs),
+    bar = progress_bar(
+        iterable=range(start_epoch, max_epochs),
         disable=not progress,
         unit="epoch",
         initial=start_epoch,
