@@ -12,9 +12,9 @@ Estimators of the most probable solution (``estimator``):
 
 * ``"draws"`` (default): the most probable of ``n_samples`` draws (256, paper §4);
 * ``"latent"``: the image of the latent mode, ``f⁻¹(0 | event)`` — one flow
-  pass, ~100× faster, but not the density's mode: on held-out samples its
-  m(ℓν) width68 is ~50 % wider than the 256-draw mode's
-  (``benchmarks/flows.py``), so it is not the default.
+  pass, ~50× faster, but not the density's mode: on held-out samples its
+  m(ℓν) width68 is ~55 % wider than the 256-draw mode's (dilepton η 11–15 %;
+  ``benchmarks/flows.py``), so it is not the default.
 
 ``backend`` (``"torch"`` or ``"onnx"``) picks the runner
 (:mod:`nuanalysis.flows.runtime`); a ``.onnx`` model path implies ``"onnx"``.
