@@ -8,8 +8,10 @@ the layout of :mod:`nuanalysis.flows.onnx_export`.
 
 ``backend="onnx"`` runs a ``.onnx`` file written by ``nuanalysis export`` (a
 ``model`` path ending in ``.onnx`` implies it), or exports a torch model in
-memory first. A graph's metadata must name the channel and model type asked
-for and this package's ONNX format, else :class:`~nuanalysis.errors.ModelError`.
+memory first (once per model object and process: a model whose weights change
+afterwards must be passed as a new object). A graph's metadata must name the
+channel and model type asked for and this package's ONNX format, else
+:class:`~nuanalysis.errors.ModelError`.
 """
 
 from __future__ import annotations
