@@ -6,7 +6,9 @@ held-out sample (``samples/eval_<channel>.root``, never used for training):
 * rows ``--row NAME:key=value,...`` (keys: ``frame`` lab|canonical, ``events``,
   ``preset``, ``train`` a glob of training files, ``minutes`` (wall-clock cap),
   ``epochs`` (cap, default 300; early stopping as the preset says), ``cc`` 1 for
-  charge-conjugation augmentation) — e.g. baseline recipe, + symmetries,
+  charge-conjugation augmentation, ``copies=first`` to keep only the first detector
+  pass of every Pythia event of a ``--resmear`` sample: the sample ``--resmear 1``
+  would have given from the same Pythia events) — e.g. baseline recipe, + symmetries,
   + re-smeared copies, + more events, + ``paper`` preset;
 * a scaling curve: every ``--sizes`` × ``--frames`` combination, trained on the
   first N events of ``--train`` until early stopping or the ``--minutes`` cap
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import uproot
 
 from nuanalysis.assignment import assignment_study
 from nuanalysis.flows.features import event_features, neutrino_targets
@@ -64,6 +67,7 @@ class Row:
     minutes: float = 5.0
     epochs: int = 300
     cc: bool = False
+    first_copy: bool = False
     path: Path | None = None
     info: dict = field(default_factory=dict)
 
@@ -83,7 +87,20 @@ class Row:
             minutes=float(values.get("minutes", 5.0)),
             epochs=int(values.get("epochs", 300)),
             cc=values.get("cc") in ("1", "true", True),
+            first_copy=values.get("copies") == "first",
         )
+
+
+def first_copies(files: list[str], n_events: int) -> np.ndarray:
+    """Mask of the entries with ``copy_index`` 0 (first detector pass) of the joined files."""
+    parts = []
+    for path in files:
+        with uproot.open(path) as file:
+            parts.append(file["events"]["copy_index"].array(library="np") == 0)
+    mask = np.concatenate(parts)
+    if len(mask) != n_events:
+        raise SystemExit(f"copy_index has {len(mask)} entries, the events {n_events}")
+    return mask
 
 
 def train_row(row: Row, channel: str, out_dir: Path, seed: int):
@@ -96,7 +113,10 @@ def train_row(row: Row, channel: str, out_dir: Path, seed: int):
     files = sorted(glob.glob(row.train))
     if not files:
         raise SystemExit(f"row {row.name}: no training file matches {row.train!r}")
-    events = load_padded(files, channel=channel, max_events=row.events)
+    events = load_padded(files, channel=channel)
+    if row.first_copy:
+        events = events.select(first_copies(files, len(events)))
+    events = events.select(slice(0, row.events))
     features, targets = training_arrays(events)
     hp = preset(row.preset)
     torch.manual_seed(seed)
