@@ -2,7 +2,7 @@
 
 A per-bin uncertainty means little without the bias that comes with it: a
 stronger regularisation (smaller SVD k) lowers the one and raises the other.
-For each method and each k the study unfolds the independent (odd) half x
+For each method and each k (1 … number of bins) the study unfolds the independent (odd) half x
 with the response of the even half (:mod:`nuanalysis.unfold_study`) and
 compares it with the odd half's own truth t:
 
@@ -115,12 +115,12 @@ def scan_k(
     rng: np.random.Generator | None = None,
 ) -> KScan:
     """:class:`KScan` of the SVD unfoldings of the split's pseudo-data with its response for k
-    in ``ks`` (default 2 … number of bins). The bootstrap replicas reweight the events of both
+    in ``ks`` (default 1 … number of bins). The bootstrap replicas reweight the events of both
     halves by Poisson(1) counts: the response's statistics enter V as much as the
     pseudo-data's."""
     rng = np.random.default_rng(0) if rng is None else rng
     response = split.response()
-    ks = range(2, response.n_bins + 1) if ks is None else ks
+    ks = range(1, response.n_bins + 1) if ks is None else ks
     truth = split.truth
     filled = truth > 0
     if not filled.any():

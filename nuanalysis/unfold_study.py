@@ -101,6 +101,7 @@ class MethodUnfolding:
     response_covariance: np.ndarray | None = None
     ratio_to_truth: np.ndarray | None = None
     k_scan: KScan | None = None  # uncertainty and closure bias for every k (unfold_scan)
+    k_scan_error: str | None = None  # why there is no k_scan (too few events to bootstrap)
 
     @property
     def rel_uncertainty(self) -> np.ndarray:
@@ -193,6 +194,8 @@ class UnfoldStudy:
                 entry["rel_uncertainty_with_response"] = m.rel_uncertainty_with_response.tolist()
             if m.k_scan is not None:
                 entry["k_scan"] = m.k_scan.to_dict()
+            elif m.k_scan_error is not None:
+                entry["k_scan"] = {"error": m.k_scan_error}
             methods[name] = entry
         methods.update({name: {"error": reason} for name, reason in self.failures.items()})
         return {
@@ -370,7 +373,10 @@ def unfold_methods(
         entry = MethodUnfolding(
             name, response, measured, w2, truth_test, method.valid_fraction, svd, bayes
         )
-        entry.k_scan = scan_k(method, rng=rng)
+        try:
+            entry.k_scan = scan_k(method, rng=rng)
+        except UnfoldingError as error:  # the unfolding stands; only the comparison is lost
+            entry.k_scan_error = str(error)
         if response_toys:
 
             def unfold_toy(replica, m=measured, v=w2) -> np.ndarray:
@@ -441,6 +447,11 @@ def format_table(study: UnfoldStudy) -> str:
     scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
     if scans:
         lines.append(format_scan(scans, REFERENCE))
+    lines.extend(
+        f"{name}: no equal-bias scan: {m.k_scan_error}"
+        for name, m in study.methods.items()
+        if m.k_scan_error is not None
+    )
     lines.append(
         "valid fraction: "
         + ", ".join(f"{n} {m.valid_fraction:.3f}" for n, m in study.methods.items())
