@@ -83,6 +83,9 @@ AXIS_NAMES = ("m_tt", "pT_t")
 
 REFERENCE = "truth"
 K_RULES = ("half", "global-correlation", "d")
+POSTERIOR_ESTIMATES = ("draws", "mean")
+"""How a result carrying a posterior (``flow-posterior``) enters: all draws at weight 1/S, or
+the posterior mean of m_tt and pT_t per event (:func:`build_method`)."""
 BAYES_ITERATIONS = 4
 
 
@@ -241,13 +244,16 @@ def build_method(
     mtt_edges,
     ptt_edges,
     stress: float = 0.0,
+    posterior_estimate: str = "draws",
 ) -> ClosureSplit:
     """Response from the even entries, the odd entries' reco and truth binned.
 
     A result carrying a posterior (``flow-posterior``) enters with all its draws at weight
     1/S, in the response and in the measured spectrum, whose covariance is then a full
-    matrix (:mod:`nuanalysis.oversampling`); a point is one draw. ``stress`` reweights the
-    odd half (:func:`nuanalysis.unfold_scan.stress_weights`).
+    matrix (:mod:`nuanalysis.oversampling`); a point is one draw. With
+    ``posterior_estimate="mean"`` such a result enters instead as one point per event, the
+    posterior mean of m_tt and of pT_t. ``stress`` reweights the odd half
+    (:func:`nuanalysis.unfold_scan.stress_weights`).
     """
     train, test = split_halves(len(events))
     weight = np.array(events.weight, dtype=np.float64)
@@ -262,6 +268,13 @@ def build_method(
         mtt, ptt = mtt[:, None], ptt[:, None]
     else:
         mtt, ptt, has_two = posterior_observables(events, posterior)
+        if posterior_estimate == "mean":
+            mtt, ptt = mtt.mean(axis=1, keepdims=True), ptt.mean(axis=1, keepdims=True)
+        elif posterior_estimate != "draws":
+            raise ValueError(
+                f"posterior_estimate must be one of {', '.join(POSTERIOR_ESTIMATES)}, "
+                f"got {posterior_estimate!r}"
+            )
         valid = has_two & result.valid
     truth_test = (truth_values[0][test][:, None], truth_values[1][test][:, None])
     return ClosureSplit(
@@ -319,9 +332,11 @@ def unfold_methods(
     progress: bool = True,
     stress: float = 0.0,
     min_bin_events: float = MIN_BIN_EVENTS,
+    posterior_estimate: str = "draws",
 ) -> UnfoldStudy:
     """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring);
-    ``min_bin_events`` 0 keeps the binning as given."""
+    ``min_bin_events`` 0 keeps the binning as given; ``posterior_estimate``: see
+    :data:`POSTERIOR_ESTIMATES`."""
     truth_values = truth_observables(events)
     names = [name for name in with_reference(list(results), False) if name in results]
     concrete = resolve_backend(backend)
@@ -329,7 +344,9 @@ def unfold_methods(
 
     def build(mtt, ptt) -> dict[str, ClosureSplit]:
         return {
-            name: build_method(events, results[name], truth_values, mtt, ptt, stress)
+            name: build_method(
+                events, results[name], truth_values, mtt, ptt, stress, posterior_estimate
+            )
             for name in names
         }
 

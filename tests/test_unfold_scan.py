@@ -81,7 +81,8 @@ def test_truth_closure_is_consistent_with_zero_bias(smeared_dilepton):
 
 
 def test_posterior_result_is_oversampled(smeared_dilepton):
-    """A posterior of S copies of the truth unfolds exactly like the truth point."""
+    """A posterior of S copies of the truth unfolds exactly like the truth point, oversampled
+    or as its mean."""
     events = smeared_dilepton
     truth = reconstruct("truth", events)
     draws = np.repeat(truth.momenta[:, None], 4, axis=1)
@@ -94,3 +95,9 @@ def test_posterior_result_is_oversampled(smeared_dilepton):
     np.testing.assert_allclose(oversampled.measured, point.measured)
     np.testing.assert_allclose(oversampled.svd.unfolded, point.svd.unfolded, rtol=1e-9)
     np.testing.assert_allclose(oversampled.svd.covariance, point.svd.covariance, rtol=1e-9)
+    mean = unfold_methods(
+        events, {"copies": copies}, backend="numpy", progress=False, k=3, posterior_estimate="mean"
+    ).methods["copies"]
+    np.testing.assert_allclose(mean.svd.unfolded, point.svd.unfolded, rtol=1e-9)
+    with pytest.raises(ValueError, match="posterior_estimate"):
+        unfold_methods(events, {"copies": copies}, progress=False, posterior_estimate="mode")
