@@ -7,7 +7,8 @@ import uproot
 from click.testing import CliRunner
 
 from nuanalysis.cli import cli
-from nuanalysis.generation.record import read_generation_record
+from nuanalysis.flows.training import split_indices
+from nuanalysis.generation.record import read_generation_record, source_groups
 
 TRUTH = ("truth_nu_pt", "truth_nu_eta", "truth_nu_phi", "truth_parton_pt", "truth_top_pt")
 RECO = ("met", "met_phi", "lep_pt", "jet_pt")
@@ -39,6 +40,12 @@ def test_resmeared_copies_share_truth_differ_in_reco_and_the_file_says_so(tmp_pa
         for name in RECO[2:]:
             values = [np.asarray(arrays[name][i]).tolist() for i in rows]
             assert any(v != values[0] for v in values[1:]), name
+    # the training hold-out keeps every Pythia event's copies on one side
+    groups = source_groups([out, out], 60)
+    assert groups is not None and len(np.unique(groups)) == 2 * len(np.unique(source))
+    train_index, valid_index = split_indices(60, 0.2, seed=0, groups=groups)
+    assert not set(groups[train_index]) & set(groups[valid_index])
+    assert len(train_index) + len(valid_index) == 60 and 6 <= len(valid_index) <= 24
     # distinct Pythia events have distinct truth
     first = [np.flatnonzero(source == s)[0] for s in np.unique(source)]
     assert len({float(arrays["truth_top_pt"][i]) for i in first}) == len(first)

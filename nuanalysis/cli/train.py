@@ -119,6 +119,7 @@ def command(
     from nuanalysis.flows.model_io import build_model, load_model, save_model
     from nuanalysis.flows.presets import preset as preset_values
     from nuanalysis.flows.training import train, training_arrays
+    from nuanalysis.generation.record import source_groups
     from nuanalysis.io import load_padded
     from nuanalysis.outputs import check_output
 
@@ -162,6 +163,7 @@ def command(
         device=device,
         fit_scalers=init_path is None,
         charge_conjugation=charge_conjugation,
+        groups=source_groups(list(inputs), len(events)),
     )
     record = {
         "command": command_line(ctx),

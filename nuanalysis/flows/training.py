@@ -92,13 +92,29 @@ def cosine_cycle(step: int, steps_per_cycle: int) -> float:
     return 0.5 * (1.0 - math.cos(2.0 * math.pi * phase))
 
 
-def split_indices(n: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffled train and hold-out indices."""
+def split_indices(
+    n: int, validation_fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled train and hold-out indices.
+
+    With ``groups`` (one label per event, e.g. the Pythia event of each re-smeared
+    copy), whole groups go to one side, so that the hold-out shares no group with
+    the training events; it then holds about ``validation_fraction`` of them.
+    """
     if n < 2:
         raise InputError(f"need at least 2 events to train, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
     n_valid = min(max(1, round(validation_fraction * n)), n - 1)
-    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    rng = np.random.default_rng(seed)
+    if groups is None or len(np.unique(groups)) < 2:
+        order = rng.permutation(n)
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    shuffled = rng.permutation(len(labels))
+    n_groups = int(np.searchsorted(np.cumsum(counts[shuffled]), n_valid) + 1)
+    held = np.zeros(len(labels), dtype=bool)
+    held[shuffled[: min(n_groups, len(labels) - 1)]] = True
+    valid = held[inverse]
+    return np.flatnonzero(~valid), np.flatnonzero(valid)
 
 
 def _mean_loss(model: EventModel, features: EventFeatures, targets: torch.Tensor, batch: int):
@@ -159,6 +175,7 @@ def train(
     progress: bool = True,
     fit_scalers: bool = True,
     charge_conjugation: bool = False,
+    groups: np.ndarray | None = None,
 ) -> TrainingResult:
     """Train ``model`` in place on numpy ``features``/``targets``; returns what happened.
 
@@ -169,13 +186,14 @@ def train(
     call after the epoch that exceeds the time budget (a later resume goes on).
     The best-validation weights are loaded into ``model`` at the end.
     ``charge_conjugation`` (dilepton only) augments every batch (module docstring).
+    ``groups`` keeps related events (re-smeared copies) on one side of the hold-out split.
     """
     if charge_conjugation and model.channel != "dilepton":
         raise ModelError("charge-conjugation augmentation needs a dilepton model")
     hp = hyper_parameters
     checkpoint = Path(checkpoint)
     max_epochs = int(epochs if epochs is not None else hp["epochs"])
-    train_index, valid_index = split_indices(len(targets), hp["validation_fraction"], seed)
+    train_index, valid_index = split_indices(len(targets), hp["validation_fraction"], seed, groups)
     state = None
     if resume:
         state = read_checkpoint(checkpoint)

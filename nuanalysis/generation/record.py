@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import uproot
 
 RECORD_KEY = "nuanalysis_generation"
@@ -31,3 +32,20 @@ def read_generation_record(path: str | Path) -> dict | None:
             return json.loads(str(file[RECORD_KEY]))
         except (ValueError, TypeError):
             return None
+
+
+def source_groups(paths: list[str | Path], n_events: int) -> np.ndarray | None:
+    """One label per entry of the joined ``paths``: its Pythia event (``source_event``,
+    unique across files), so that re-smeared copies can be kept together; None when a
+    file lacks the branch or the files hold another number of entries than ``n_events``
+    (their first ``n_events`` entries are labelled when they hold more)."""
+    labels = []
+    for index, path in enumerate(paths):
+        with uproot.open(path) as file:
+            tree = file["events"]
+            if "source_event" not in tree.keys():
+                return None
+            source = tree["source_event"].array(library="np").astype(np.int64)
+        labels.append(source + (index << 40))
+    joined = np.concatenate(labels)
+    return joined[:n_events] if len(joined) >= n_events else None
