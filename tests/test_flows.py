@@ -220,7 +220,7 @@ def test_non_finite_inputs_raise_input_error(samples, models):
     events = samples["semileptonic"].select(slice(0, 20))
     events.met = events.met.copy()
     events.met[7, 0] = np.nan
-    with pytest.raises(InputError, match="event index 7"):
+    with pytest.raises(InputError, match=r"event 7 is not physical \(met: NaN or inf\)"):
         reconstruct("flow-sample", events, model=models["flow", "semileptonic"][1])
 
 
