@@ -1,13 +1,79 @@
-"""The notebooks in examples/ run on the shipped demo samples and their numbers make sense."""
+"""The notebooks in examples/ run on the shipped demo samples and their numbers make sense.
+
+Their saved outputs are what the current code prints: re-executing a notebook
+reproduces the key numbers stored in it, and the stored outputs hold no paths
+of the machine that ran them and no warnings.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+NOTEBOOKS = ("chi2_assignment.ipynb", "unfolding.ipynb")
+
+KEY_NUMBERS = {
+    "chi2_assignment.ipynb": (
+        r"fully matched fraction: ([\d.]+)",
+        r"sigma (\S+)\s+lnu\s+([\d.]+)\s+blnu\s+([\d.]+)",
+        r"b_lep accuracy overall \((\S+)\): ([\d.]+)",
+    ),
+    "unfolding.ipynb": (
+        r"chi2 to the odd half's truth: ([\d.]+)",
+        r"ratio to truth, median \(mean\) over bins: (.*)",
+        r"valid fraction: (.*)",
+    ),
+}
+"""What each notebook prints that its saved outputs must show as the code prints it now."""
+
+MACHINE_PATH = re.compile(r"(/work/|/home/|/Users/|/tmp/|/usr/|/opt/|site-packages|[A-Z]:\\)")
+
+
+def saved_outputs(name: str) -> str:
+    """The text of every saved output of ``examples/<name>`` (streams and plain-text data)."""
+    notebook = json.loads((EXAMPLES / name).read_text())
+    return "".join(
+        "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
+def key_numbers(name: str, text: str) -> list[float]:
+    """The numbers of :data:`KEY_NUMBERS` in ``text``, in order."""
+    found = [match for pattern in KEY_NUMBERS[name] for match in re.findall(pattern, text)]
+    assert found, f"{name}: none of its key numbers printed"
+    flat = " ".join(" ".join(m) if isinstance(m, tuple) else m for m in found)
+    return [float(x) for x in re.findall(r"-?\d+\.\d+|-?\d+", flat)]
+
+
+def assert_saved_outputs_are_current(name: str, executed: str) -> None:
+    saved, now = key_numbers(name, saved_outputs(name)), key_numbers(name, executed)
+    assert len(saved) == len(now) and np.allclose(saved, now, rtol=0.02, atol=0.015), (
+        f"{name}: saved outputs are stale (re-execute the notebook and save it): "
+        f"saved {saved}, now {now}"
+    )
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_saved_outputs_hold_no_machine_paths_and_no_warnings(name):
+    notebook = json.loads((EXAMPLES / name).read_text())
+    outputs = saved_outputs(name)
+    assert not MACHINE_PATH.search(outputs), MACHINE_PATH.search(outputs)
+    assert "Warning" not in outputs
+    errors = [
+        output
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error" or output.get("name") == "stderr"
+    ]
+    assert not errors, errors
 
 
 def executed_outputs(name: str, channel: str) -> str:
@@ -35,6 +101,7 @@ def executed_outputs(name: str, channel: str) -> str:
 
 def test_chi2_assignment_notebook():
     outputs = executed_outputs("chi2_assignment.ipynb", "semileptonic")
+    assert_saved_outputs_are_current("chi2_assignment.ipynb", outputs)
     assert "events of channel semileptonic" in outputs
     assert "same b_lep table: True" in outputs
     matched = float(re.search(r"fully matched fraction: ([\d.]+)", outputs).group(1))
@@ -58,6 +125,10 @@ def test_chi2_assignment_notebook():
 
 def test_unfolding_notebook():
     outputs = executed_outputs("unfolding.ipynb", "dilepton")
+    assert_saved_outputs_are_current("unfolding.ipynb", outputs)
+    # the last cell ends on a result: every method it unfolds is unfolded
+    assert "not unfolded" not in outputs
+    assert "ratio to truth, median (mean) over bins: ellipse" in outputs
     assert "events of channel dilepton" in outputs
     assert "chi2 to the odd half's truth" in outputs
     assert "m_tt × pT_t SVD unfolding" in outputs
