@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
 from unfolding.errors import UnfoldingError
+from unfolding.svd_backend import SvdBackend
 
 
 @functools.cache
@@ -103,3 +105,17 @@ def tvector_values(vector, n: int) -> np.ndarray:
 
 def tmatrix_values(matrix, n: int) -> np.ndarray:
     return np.array([[matrix[i][j] for j in range(n)] for i in range(n)])
+
+
+class PyRootBackend(SvdBackend):
+    """An SVD backend running in PyROOT; ``root`` returns the PyROOT module (or a test double)."""
+
+    def __init__(self, root: Callable[[], object] = root_module) -> None:
+        self._root = root
+
+    def _root_or_reason(self) -> tuple[object | None, str | None]:
+        """(the PyROOT module, None), or (None, why this backend cannot run without it)."""
+        try:
+            return self._root(), None
+        except UnfoldingError as error:
+            return None, f"backend {self.name!r} is not available: {error}"

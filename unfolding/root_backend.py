@@ -10,30 +10,23 @@ to run: use backend ``roounfold`` there, or another process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from unfolding.errors import UnfoldingError
-from unfolding.pyroot import quiet, root_module, th1, th1_values, th2, th2_values
+from unfolding.pyroot import PyRootBackend, quiet, th1, th1_values, th2, th2_values
 from unfolding.result import UnfoldResult
 from unfolding.roounfold_backend import roounfold_loaded
-from unfolding.svd_backend import SvdBackend
 
 
-class RootBackend(SvdBackend):
+class RootBackend(PyRootBackend):
     """SVD unfolding with ``ROOT.TSVDUnfold``; ``root`` returns the PyROOT module (or a double)."""
 
     name = "root"
 
-    def __init__(self, root: Callable[[], object] = root_module):
-        self._root = root
-
     def unavailable_reason(self) -> str | None:
-        try:
-            ROOT = self._root()
-        except UnfoldingError as error:
-            return f"backend 'root' is not available: {error}"
+        ROOT, reason = self._root_or_reason()
+        if reason is not None:
+            return reason
         if roounfold_loaded(ROOT):
             return (
                 "backend 'root' cannot run after RooUnfold was loaded in this process (RooUnfold "

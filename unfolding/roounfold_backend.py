@@ -27,15 +27,21 @@ unfolded vector and ``X_τ``. Any other interface is refused by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from unfolding.errors import UnfoldingError
-from unfolding.pyroot import quiet, root_module, th1, th2, tmatrix, tmatrix_values, tvector_values
+from unfolding.pyroot import (
+    PyRootBackend,
+    quiet,
+    th1,
+    th2,
+    tmatrix,
+    tmatrix_values,
+    tvector_values,
+)
 from unfolding.result import UnfoldResult
-from unfolding.svd_backend import SvdBackend
 
 LIBRARY = "libRooUnfold"
 """The shared library's name, without the platform suffix."""
@@ -94,19 +100,15 @@ def roounfold_loaded(ROOT) -> bool:
     )
 
 
-class RooUnfoldBackend(SvdBackend):
+class RooUnfoldBackend(PyRootBackend):
     """SVD unfolding with RooUnfoldSvd; ``root`` returns the PyROOT module (or a double)."""
 
     name = "roounfold"
 
-    def __init__(self, root: Callable[[], object] = root_module):
-        self._root = root
-
     def unavailable_reason(self) -> str | None:
-        try:
-            ROOT = self._root()
-        except UnfoldingError as error:
-            return f"backend 'roounfold' is not available: {error}"
+        ROOT, reason = self._root_or_reason()
+        if reason is not None:
+            return reason
         if roounfold_loaded(ROOT) or roounfold_library(ROOT):
             return None
         return f"backend 'roounfold' needs RooUnfold, which ROOT cannot find: {SETUP_HINT}"
