@@ -20,7 +20,7 @@ TITLES = {
     "bhad": "correct b_had (Table 4)",
     "q": "leading q among the chosen pair (Table 5)",
     "qq": "both q correct",
-    "pairing": "correct b ↔ lepton pairing (dilepton)",
+    "pairing": "correct pairing of b-jets with leptons (dilepton)",
 }
 
 
