@@ -131,10 +131,15 @@ def flow_mode(
     for part, momenta, logp in _draw(
         events, draws, model, seed, first_event_index, backend, latent_mode=latent
     ):
-        index = np.argmax(logp, axis=1)
-        rows = np.arange(len(index))
-        best[part], best_log_prob[part] = momenta[rows, index], logp[rows, index]
+        best[part], best_log_prob[part] = most_probable(momenta, logp)
     return best, best_log_prob
+
+
+def most_probable(samples: np.ndarray, log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per event, the draw of highest log-density: (n, S, n_nu, 3), (n, S) → (n, n_nu, 3), (n,)."""
+    index = np.argmax(log_prob, axis=1)
+    rows = np.arange(len(index))
+    return samples[rows, index], log_prob[rows, index]
 
 
 def regress(events: PaddedEvents, model: ModelLike = None, backend: str = "torch") -> np.ndarray:

@@ -24,6 +24,7 @@ from nuanalysis.flows.inference import (
     MODE_SAMPLES,
     ModelLike,
     flow_mode,
+    most_probable,
     regress,
     sample_posterior,
 )
@@ -93,12 +94,9 @@ def flow_posterior_method(
     (:mod:`nuanalysis.posterior`), from which ``assign`` chooses the neutrino jointly
     with the jets."""
     samples, log_prob = sample_posterior(events, n_samples, model, seed, first_event_index, backend)
-    best = np.argmax(log_prob, axis=1)
-    rows = np.arange(len(events))
+    mode, mode_log_prob = most_probable(samples, log_prob)
     extras = {DRAWS_KEY: samples.astype(np.float32), LOG_PROB_KEY: log_prob.astype(np.float32)}
-    return NeutrinoResult(
-        samples[rows, best], np.ones(len(events), dtype=bool), log_prob[rows, best], extras
-    )
+    return NeutrinoResult(mode, np.ones(len(events), dtype=bool), mode_log_prob, extras)
 
 
 @register(
