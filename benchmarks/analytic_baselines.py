@@ -42,6 +42,7 @@ from nuanalysis import kinematics
 from nuanalysis.io import demo_sample_path, load_padded
 from nuanalysis.methods.registry import available_methods, reconstruct
 from nuanalysis.padded import PaddedEvents
+from nuanalysis.statistics import width68
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CONFIGS = (
@@ -54,11 +55,6 @@ CONFIGS = (
     ("nw analysis", "nw", "dilepton", {"preset": "analysis"}, "nw_analysis"),
 )
 NEUTRINOS = ("nu", "nubar")
-
-
-def width68(values: np.ndarray) -> float:
-    low, high = np.percentile(values, [16, 84])
-    return float(0.5 * (high - low))
 
 
 def resolution(reco: np.ndarray, true: np.ndarray) -> dict[str, float]:

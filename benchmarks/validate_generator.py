@@ -36,6 +36,7 @@ import uproot
 
 from baselines.constants import TOP_MASS
 from nuanalysis.kinematics import from_pt_eta_phi_m, mass
+from nuanalysis.statistics import width68
 
 LEPTONS = (11, 13)
 
@@ -43,8 +44,7 @@ LEPTONS = (11, 13)
 def summary(values: np.ndarray) -> dict[str, float]:
     """Median and width68 of a distribution."""
     values = np.asarray(values, dtype=np.float64)
-    low, median, high = np.percentile(values, [16, 50, 84])
-    return {"median": float(median), "width68": float((high - low) / 2), "n": len(values)}
+    return {"median": float(np.median(values)), "width68": width68(values), "n": len(values)}
 
 
 def parton_momenta(tree: dict) -> tuple[np.ndarray, np.ndarray]:
