@@ -23,8 +23,11 @@ DEFAULT_PTT_EDGES = "0,100,200,400"
 DEFAULT_MIN_BIN_EVENTS = 10
 
 
-def parse_edges(text: str, option: str) -> tuple[float, ...]:
-    """Comma-separated increasing bin edges (at least two) in GeV."""
+def parse_edges(
+    _context: click.Context, parameter: click.Parameter, text: str
+) -> tuple[float, ...]:
+    """click callback: comma-separated increasing bin edges (at least two) in GeV."""
+    option = parameter.opts[0]
     try:
         edges = tuple(float(part) for part in text.split(","))
     except ValueError:
@@ -82,14 +85,14 @@ def parse_edges(text: str, option: str) -> tuple[float, ...]:
 )
 @click.option(
     "--mtt-edges",
-    callback=lambda _context, _parameter, text: parse_edges(text, "--mtt-edges"),
+    callback=parse_edges,
     default=DEFAULT_MTT_EDGES,
     show_default=True,
     help="m_tt bin edges in GeV, comma-separated",
 )
 @click.option(
     "--ptt-edges",
-    callback=lambda _context, _parameter, text: parse_edges(text, "--ptt-edges"),
+    callback=parse_edges,
     default=DEFAULT_PTT_EDGES,
     show_default=True,
     help="top pT bin edges in GeV, comma-separated",
