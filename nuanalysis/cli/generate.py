@@ -87,6 +87,7 @@ def command(
         "version": nuanalysis.__version__,
         "channel": channel,
         "seed": seed,
+        "top_mass": top_mass,
         "resmear": resmear,
         "n_selected": result.n_selected,
         "n_generated": result.n_generated,
