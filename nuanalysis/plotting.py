@@ -563,3 +563,115 @@ def _migration_hist(response) -> hist.Hist:
     )
     h.view()[...] = np.asarray(response.migration).T
     return h
+
+
+MASS_OBSERVABLES = {"mblnu": r"$m(b\ell\nu)$", "mbl": r"$m_{b\ell}$"}
+"""Axis symbols of the top-mass observables (:mod:`nuanalysis.masscan`): means of both tops."""
+
+
+def _mass_row_color(name: str) -> str:
+    return "tab:olive" if name == "mbl" else color(name) or "tab:gray"
+
+
+def _mass_row_label(name: str, scan) -> str:
+    if scan.observable == "mbl":
+        return r"$m_{b\ell}$ (no $\nu$)"
+    return label(name) + (f", {scan.n_draws} draws" if scan.n_draws > 1 else "")
+
+
+def plot_mass_templates(study, out_dir: str | Path, sample: str = "") -> Path:
+    """One panel per method: its normalised templates (per GeV) at every true m_t, with
+    their statistical errors (√Σ f², :class:`nuanalysis.masscan.Template`)."""
+    scans = study.methods
+    ncols = min(3, len(scans))
+    nrows = -(-len(scans) // ncols)
+    fig, axes = _figure(ncols=ncols, nrows=nrows, width=5.0, height=4.5)
+    colours = plt.cm.coolwarm(np.linspace(0.0, 1.0, len(next(iter(scans.values())).masses)))
+    histograms = {}
+    for ax, (name, scan) in zip(axes.ravel(), scans.items(), strict=False):
+        for mass_value, template, colour in zip(scan.masses, scan.templates, colours, strict=True):
+            widths = np.diff(template.edges)
+            scale = 1.0 / (template.total * widths) if template.total > 0 else 0.0 * widths
+            hep.histplot(
+                template.values * scale,
+                template.edges,
+                yerr=np.sqrt(template.variance) * scale,
+                ax=ax,
+                color=colour,
+                label=rf"$m_t$ = {mass_value:g} GeV",
+            )
+            h = hist.Hist(hist.axis.Variable(template.edges, name=scan.observable))
+            h.view()[...] = template.values
+            histograms[f"{name}_{mass_value:g}".replace(".", "p").replace("-", "_")] = h
+        symbol = MASS_OBSERVABLES[scan.observable]
+        ax.set_xlabel(f"{symbol} [GeV]")
+        ax.set_ylabel(r"$1/N\ dN/d$" + symbol + " [1/GeV]")
+        _decorate(ax, f"{sample}\n{_mass_row_label(name, scan)}" if sample else "")
+        _legend(ax)
+    for ax in axes.ravel()[len(scans) :]:
+        ax.set_visible(False)
+    return _save(fig, Path(out_dir), "mass_templates", histograms)
+
+
+def plot_mass_calibration(study, out_dir: str | Path, sample: str = "") -> Path:
+    """Left: each method's window mean against the true m_t with its fitted line (legend: the
+    slope), both relative to the line at the samples' mean mass so that every observable shares
+    the axis; right: the template fit to the pseudo-data minus the true m_t (σ: bootstrap)."""
+    fig, axes = _figure(ncols=2, width=5.5, height=5.0)
+    left, right = axes[0]
+    n = len(study.methods)
+    for i, (name, scan) in enumerate(study.methods.items()):
+        style = {"color": _mass_row_color(name), "marker": "o", "ms": 4, "ls": "none"}
+        masses = np.asarray(scan.masses)
+        slope = scan.slope
+        left.errorbar(
+            masses,
+            np.asarray(scan.means) - slope.intercept,
+            yerr=scan.mean_errors,
+            label=f"{_mass_row_label(name, scan)}: slope {slope.slope:.2f}",
+            **style,
+        )
+        if np.isfinite(slope.slope):
+            line = np.linspace(masses.min(), masses.max(), 2)
+            left.plot(line, slope.slope * (line - slope.pivot), color=style["color"])
+        offset = (i - (n - 1) / 2) * 0.12
+        right.errorbar(
+            masses + offset,
+            [f.fitted - f.true_mass for f in scan.fits],
+            yerr=[f.error for f in scan.fits],
+            label=_mass_row_label(name, scan),
+            **style,
+        )
+    right.axhline(0.0, color="0.5", lw=1, zorder=0)
+    left.set_ylabel("window mean − line at the mean mass [GeV]")
+    right.set_ylabel(r"fitted $-$ true $m_t$ [GeV]")
+    for ax in (left, right):
+        ax.set_xlabel(r"true $m_t$ [GeV]")
+        _decorate(ax, sample)
+        _legend(ax)
+    return _save(fig, Path(out_dir), "mass_calibration")
+
+
+def plot_mass_likelihood(study, out_dir: str | Path, sample: str = "") -> Path:
+    """−2Δln L of each method's template fit to the pseudo-data nearest m_t = 172.5 GeV."""
+    fig, axes = _figure(width=8.0, height=5.5)
+    ax = axes[0, 0]
+    true_mass = None
+    for name, scan in study.methods.items():
+        fit = scan.central_fit()
+        true_mass = fit.true_mass
+        ax.plot(
+            fit.grid,
+            fit.scan,
+            color=_mass_row_color(name),
+            label=f"{_mass_row_label(name, scan)}: {fit.fitted:.1f} ± {fit.error:.1f} GeV",
+        )
+    ax.axhline(1.0, color="0.5", lw=1, ls="--", zorder=0)
+    if true_mass is not None:
+        ax.axvline(true_mass, color="0.5", lw=1, zorder=0)
+    ax.set_ylim(0.0, 10.0)
+    ax.set_xlabel(r"$m_t$ [GeV]")
+    ax.set_ylabel(r"$-2\Delta\ln L$")
+    _decorate(ax, f"{sample}\npseudo-data at $m_t$ = {true_mass:g} GeV" if sample else "")
+    _legend(ax)
+    return _save(fig, Path(out_dir), "mass_likelihood")

@@ -22,6 +22,7 @@ COMMANDS = {
     "compare": "Compare neutrino methods: resolutions, failures, speed, plots.",
     "assign": "χ² jet–parton assignment accuracy per method (ν-Flows Tables 2, 4, 5).",
     "unfold": "SVD-unfold m_tt × pT_t with each method's neutrinos.",
+    "masscan": "Top-mass templates, calibration slope and template fit per method.",
     "export": "Export a trained model to ONNX for C++ frameworks (onnxruntime).",
 }
 

@@ -246,11 +246,12 @@ SHARED_PARAMETERS = (
 )
 
 
-def run_options(default_channel: str | None):
+def run_options(default_channel: str | None, default_methods: str | None = None):
     """Decorator adding the shared options; the command receives ``request: RunRequest``.
 
     ``default_channel``: the channel of the demo sample used without
-    ``--input``; None makes ``--input`` required.
+    ``--input``; None makes ``--input`` required. ``default_methods``: ``--methods``
+    without the option; None makes it required.
     """
 
     def decorate(function):
@@ -276,7 +277,13 @@ def run_options(default_channel: str | None):
             return function(request=request, **kwargs)
 
         options = [
-            click.option("--methods", required=True, help=METHOD_HELP),
+            click.option(
+                "--methods",
+                required=default_methods is None,
+                default=default_methods,
+                show_default=default_methods is not None,
+                help=METHOD_HELP,
+            ),
             click.option(
                 "--input",
                 "inputs",
