@@ -633,15 +633,12 @@ class MassScanStudy:
         reference = self.methods.get(REFERENCE)
         if reference is None:
             return
-        for scan in self.methods.values():
-            r = scan.slope.slope / reference.slope.slope
-            scan.slope_ratio = r
-            scan.slope_ratio_error = abs(r) * float(
-                np.hypot(
-                    scan.slope.error / scan.slope.slope,
-                    reference.slope.error / reference.slope.slope,
-                )
-            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for scan in self.methods.values():
+                slope, truth = np.float64(scan.slope.slope), np.float64(reference.slope.slope)
+                scan.slope_ratio = float(slope / truth)
+                relative = np.hypot(scan.slope.error / slope, reference.slope.error / truth)
+                scan.slope_ratio_error = float(abs(slope / truth) * relative)
 
     def to_json(self) -> dict:
         return {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
-RUN_COMMANDS = ("reconstruct", "compare", "assign", "unfold")
+RUN_COMMANDS = ("reconstruct", "compare", "assign", "unfold", "masscan")
 MAX_EVENTS = "300"
 GENERATED_EVENTS = "40"
 STAND_INS = {
@@ -29,6 +29,8 @@ STAND_INS = {
     "train_dilepton.root": "dilepton",
 }
 """samples/ files the README reads, and the demo sample standing in for each."""
+MASS_STAND_INS = {"mass/dilepton_mt169.root": 169.0, "mass/dilepton_mt176.root": 176.0}
+"""Top-mass samples the README reads: the dilepton demo sample, recorded at these masses."""
 
 
 def code_blocks(language: str) -> list[str]:
@@ -81,6 +83,7 @@ def test_readme_commands_run_as_written_on_the_demo_samples(tmp_path, monkeypatc
     from click.testing import CliRunner
 
     from nuanalysis.cli import cli
+    from nuanalysis.generation.record import write_generation_record
     from nuanalysis.io import demo_sample_path
 
     commands = readme_commands()
@@ -98,6 +101,10 @@ def test_readme_commands_run_as_written_on_the_demo_samples(tmp_path, monkeypatc
         assert (run.stdout + run.stderr).count("FastJet release") <= 1, words
     for name, channel in STAND_INS.items():
         shutil.copy(demo_sample_path(channel), tmp_path / "samples" / name)
+    (tmp_path / "samples" / "mass").mkdir()
+    for name, top_mass in MASS_STAND_INS.items():
+        shutil.copy(demo_sample_path("dilepton"), tmp_path / "samples" / name)
+        write_generation_record(tmp_path / "samples" / name, {"top_mass": top_mass})
     runner = CliRunner()
     for words in (w for w in commands if w[0] != "generate"):
         result = runner.invoke(cli, smaller(words))
