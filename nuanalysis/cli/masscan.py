@@ -139,17 +139,13 @@ def command(
     uncertainty scaled to --lumi-events selected events. Inputs: --input PATH
     (mass from the file's generation record) or --input MASS=PATH, repeatable.
     """
-    from nuanalysis.generation.record import source_groups
-    from nuanalysis.io import expand_paths
     from nuanalysis.masscan import (
         MBL,
         Binning,
-        MassSample,
         format_table,
-        parse_input,
+        mass_sample,
+        resolve_inputs,
         run_masscan,
-        sample_mass,
-        template_halves,
     )
     from nuanalysis.plotting import (
         plot_mass_calibration,
@@ -161,10 +157,7 @@ def command(
 
     if request.channel not in (None, "dilepton"):
         raise ChannelError(f"masscan needs dilepton events, not {request.channel}")
-    inputs = []
-    for item in request.paths:
-        given, pattern = parse_input(item)
-        inputs += [(sample_mass(path, given), str(path)) for path in expand_paths(pattern)]
+    inputs = resolve_inputs(request.paths)
     names = with_reference(request.methods)
     request = with_draws(replace(request, paths=[path for _, path in inputs]), draws)
     check_outputs([("--out", out_dir, True), ("--json", json_path, False)], request.input_files())
@@ -172,8 +165,7 @@ def command(
     for true_mass, path in inputs:
         click.echo(f"m_t = {true_mass:g} GeV: {display_path(path)}")
         run = replace(request, paths=[path], channel="dilepton").run(names)
-        halves = template_halves(run.events, source_groups([path], len(run.events)))
-        samples.append(MassSample(true_mass, path, run.events, run.results, halves))
+        samples.append(mass_sample(true_mass, path, run))
     study = run_masscan(
         samples,
         mblnu_binning=Binning("mblnu", mblnu_window, bin_width),
