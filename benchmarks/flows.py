@@ -12,17 +12,19 @@ same events and we print:
   distribution itself and of reco − (same with the true neutrino); m_tt and
   pT_t (definitions: :mod:`nuanalysis.metrics`, shared with ``nuanalysis compare``);
 * for every learned estimator and backend (:data:`VARIANTS`: ``flow`` as the
-  256-draw mode or the latent mode's image, ``flow-sample``, ``ff``; torch or
-  onnxruntime): single-event latency and batched events/s at each ``--threads``
-  count, and its width68 (p_z, η, E of each ν, m(ℓν), m(bℓν), m_tt) relative to
-  the 256-draw mode's on the same events (issue 11: a fast estimator may
-  replace the mode only within 2 %).
+  default gradient ascent from 16 draws, the 256-draw mode (also at a second
+  seed: the statistical floor of the comparison), 64 draws or the latent mode's
+  image, ``flow-sample``, ``ff``; torch or onnxruntime): single-event latency and
+  batched events/s at each ``--threads`` count, and its width68 (p_z, η, E of
+  each ν, m(ℓν), m(bℓν), m_tt) and the median of m(ℓν), m(bℓν), m_tt − true
+  relative to the 256-draw mode's on the same events (issue 11: a fast
+  estimator may replace the mode only within 2 %).
 
 Slow methods are run on as many events as fit in ``--time-budget`` seconds
 (their ``n_events`` says how many). Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/flows.py [--channel dilepton] [--max-events 5000] \
-        [--threads 1,2] [--variants flow,flow-latent] [--methods none] [--json out.json]
+        [--threads 1,2] [--variants flow,flow-draws] [--methods none] [--json out.json]
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ FLOW_METHODS = ("flow", "flow-sample", "ff")
 BASELINES = ("quadratic", "ellipse", "nw")
 VARIANTS = {
     "flow": ("flow", {}),
-    "flow-64": ("flow", {"n_samples": 64}),
+    "flow-draws": ("flow", {"estimator": "draws"}),
+    "flow-draws-seed1": ("flow", {"estimator": "draws", "seed": 1}),
+    "flow-64": ("flow", {"estimator": "draws", "n_samples": 64}),
     "flow-latent": ("flow", {"estimator": "latent"}),
     "flow-onnx": ("flow", {"backend": "onnx"}),
     "flow-latent-onnx": ("flow", {"estimator": "latent", "backend": "onnx"}),
@@ -55,6 +59,8 @@ VARIANTS = {
     "ff-onnx": ("ff", {"backend": "onnx"}),
 }
 """Learned estimators × backends: (registered method, options)."""
+REFERENCE = "flow-draws"
+"""The variant every other is compared with: the 256-draw mode (ν-Flows paper §4)."""
 RATIO_KEYS = ("pz", "eta", "e")
 MASS_KEYS = ("mlnu", "mblnu", "mtt")
 
@@ -119,9 +125,10 @@ def compare_variants(
         result = reconstruct(name, events, **call)
         entry["figures"] = method_figures(events, result, time.perf_counter() - started)
         out[label] = entry
-    if "flow" in out:
+    if REFERENCE in out:
         for entry in out.values():
-            entry["width_ratio"] = width_ratios(entry["figures"], out["flow"]["figures"])
+            entry["width_ratio"] = width_ratios(entry["figures"], out[REFERENCE]["figures"])
+            entry["bias_shift"] = bias_shifts(entry["figures"], out[REFERENCE]["figures"])
     return out
 
 
@@ -163,6 +170,14 @@ def width_ratios(figures: dict, reference: dict) -> dict[str, float]:
     }
 
 
+def bias_shifts(figures: dict, reference: dict) -> dict[str, float]:
+    """median(reco − true) of the masses minus the reference's, GeV."""
+    keys = [k for k in MASS_KEYS if k in figures["resolution"]]
+    return {
+        k: figures["resolution"][k]["median"] - reference["resolution"][k]["median"] for k in keys
+    }
+
+
 def print_variants(report: dict) -> None:
     variants = report["variants"]
     if not variants:
@@ -170,14 +185,15 @@ def print_variants(report: dict) -> None:
     threads = list(next(iter(variants.values()))["speed"])
     print("\nlearned estimators and backends (events/s batched; latency of one event)")
     header = "".join(f"{f'{t} thr ev/s':>14s}{f'{t} thr ms':>11s}" for t in threads)
-    print(f"{'':18s}{header}   width68 / 256-draw mode's")
+    print(f"{'':18s}{header}   width68 / 256-draw mode's; median shift [GeV]")
     for label, entry in variants.items():
         cells = "".join(
             f"{entry['speed'][t]['events_per_second']:>14.0f}{entry['speed'][t]['latency_ms']:>11.2f}"
             for t in threads
         )
         ratios = " ".join(f"{k} {r:.3f}" for k, r in entry.get("width_ratio", {}).items())
-        print(f"{label:18s}{cells}   {ratios}")
+        shifts = " ".join(f"{k} {d:+.1f}" for k, d in entry.get("bias_shift", {}).items())
+        print(f"{label:18s}{cells}   {ratios}; {shifts}")
 
 
 def main() -> None:

@@ -240,11 +240,11 @@ def test_posterior_samples_shapes_seeds_and_mode(samples, models, channel):
     other, _ = sample_posterior(events, 32, model=path, seed=4)
     assert not np.allclose(drawn, other)
 
-    mode, mode_log_prob = flow_mode(events, model=path, n_samples=32, seed=3)
+    mode, mode_log_prob = flow_mode(events, model=path, n_samples=32, seed=3, estimator="draws")
     np.testing.assert_allclose(mode_log_prob, log_prob.max(axis=1))
     np.testing.assert_allclose(mode, drawn[np.arange(40), log_prob.argmax(axis=1)])
 
-    result = reconstruct("flow", events, model=path, n_samples=32, seed=3)
+    result = reconstruct("flow", events, model=path, n_samples=32, seed=3, estimator="draws")
     assert result.valid.all()
     np.testing.assert_allclose(result.momenta, mode)
     np.testing.assert_allclose(result.weight, mode_log_prob)

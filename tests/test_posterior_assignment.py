@@ -207,7 +207,7 @@ def test_study_calibrates_the_rule(exact_semileptonic, exact_dilepton, channel):
 
 def test_flow_posterior_method_is_the_mode_with_draws(semileptonic):
     events = semileptonic.select(slice(0, 20))
-    mode = reconstruct("flow", events, n_samples=32, seed=4)
+    mode = reconstruct("flow", events, n_samples=32, seed=4, estimator="draws")
     posterior = reconstruct("flow-posterior", events, n_samples=32, seed=4)
     np.testing.assert_allclose(posterior.momenta, mode.momenta, rtol=1e-5, atol=1e-3)
     draws = Posterior.from_result(posterior)

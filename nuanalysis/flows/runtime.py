@@ -4,7 +4,9 @@ Both offer the same two calls, so :mod:`nuanalysis.flows.inference` never
 asks which one it holds (one interface, several backends, as pyhf's tensor
 backends): ``sample_from_noise(features, noise) → (samples, log_prob)`` for a
 flow and ``predict(features) → prediction`` for ν-FF, numpy in and out, in
-the layout of :mod:`nuanalysis.flows.onnx_export`.
+the layout of :mod:`nuanalysis.flows.onnx_export`. ``ascend_mode`` (the
+``ascent`` estimator, :mod:`nuanalysis.flows.ascent`) needs the flow's
+gradient, so only the torch runner has it; onnxruntime refuses it clearly.
 
 ``backend="onnx"`` runs a ``.onnx`` file written by ``nuanalysis export`` (a
 ``model`` path ending in ``.onnx`` implies it), or exports a torch model in
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from nuanalysis.errors import ModelError, OptionError
+from nuanalysis.flows.ascent import ascend_mode
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
 from nuanalysis.flows.model_io import check_model_config, read_model_file, resolve_model
@@ -57,6 +60,21 @@ class TorchRunner:
                 features.to_torch(device), torch.as_tensor(noise, device=device)
             )
         return samples.cpu().numpy(), log_prob.cpu().numpy()
+
+    def ascend_mode(
+        self, features: EventFeatures, noise: np.ndarray, starts: int, steps: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`~nuanalysis.flows.ascent.ascend_mode` on numpy: (B, D) mode, its (B,)
+        log p and the (B,) log p of the best draw it climbed from."""
+        device = self.model.device
+        mode, log_prob, start_log_prob = ascend_mode(
+            self.model,
+            features.to_torch(device),
+            torch.as_tensor(noise, device=device),
+            starts,
+            steps,
+        )
+        return tuple(t.detach().cpu().numpy() for t in (mode, log_prob, start_log_prob))
 
     def predict(self, features: EventFeatures) -> np.ndarray:
         with torch.inference_mode():
@@ -93,6 +111,12 @@ class OnnxRunner:
         feeds = self._feeds(features) | {"noise": np.ascontiguousarray(noise, dtype=np.float32)}
         samples, log_prob = self.session.run(["samples", "log_prob"], feeds)
         return samples, log_prob
+
+    def ascend_mode(self, *_) -> None:
+        raise OptionError(
+            "estimator 'ascent' differentiates the flow, which an ONNX graph cannot: "
+            "use backend 'torch', or estimator 'draws' or 'latent' with backend 'onnx'"
+        )
 
     def predict(self, features: EventFeatures) -> np.ndarray:
         (prediction,) = self.session.run(["prediction"], self._feeds(features))

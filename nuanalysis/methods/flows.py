@@ -7,8 +7,10 @@ model; default the pretrained model shipped for the events' channel),
 chunk's first global entry): event i's draws depend only on ``seed`` and
 ``first_event_index + i``, never on the chunking. ``backend``: ``"torch"``
 (default) or ``"onnx"`` (onnxruntime; :mod:`nuanalysis.flows.runtime`).
-``flow`` also takes ``estimator`` (``"draws"``, the best of ``n_samples``, or
-``"latent"``, the latent mode's image: :mod:`nuanalysis.flows.inference`).
+``flow`` also takes ``estimator``: ``"ascent"`` (default on torch: the best
+``ascent_starts`` of ``ascent_draws`` draws climb log p by ``ascent_steps``
+gradient steps), ``"draws"`` (default on onnx: the best of ``n_samples``) or
+``"latent"`` (the latent mode's image): :mod:`nuanalysis.flows.inference`.
 A flow always returns a solution, so ``valid`` is True for every event;
 events with non-finite inputs raise :class:`~nuanalysis.errors.InputError`.
 """
@@ -20,6 +22,9 @@ from typing import Annotated
 import numpy as np
 
 from nuanalysis.flows.inference import (
+    ASCENT_DRAWS,
+    ASCENT_STARTS,
+    ASCENT_STEPS,
     ESTIMATORS,
     MODE_SAMPLES,
     ModelLike,
@@ -29,7 +34,7 @@ from nuanalysis.flows.inference import (
     sample_posterior,
 )
 from nuanalysis.flows.runtime import BACKENDS
-from nuanalysis.methods.option_types import OneOf, PositiveCount
+from nuanalysis.methods.option_types import NonNegativeCount, OneOf, PositiveCount
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
 from nuanalysis.posterior import DRAWS_KEY, LOG_PROB_KEY
@@ -40,7 +45,8 @@ Backend = Annotated[str, OneOf(BACKENDS)]
 @register(
     "flow",
     channels=CHANNELS,
-    description=f"ν-Flows / ν²-Flows mode: most probable of {MODE_SAMPLES} flow samples",
+    description="ν-Flows / ν²-Flows mode: the most probable solution (a few flow samples "
+    f"climbing log p; `estimator=draws`: the most probable of {MODE_SAMPLES})",
     model_type="flow",
 )
 def flow_mode_method(
@@ -49,11 +55,23 @@ def flow_mode_method(
     n_samples: PositiveCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
-    estimator: Annotated[str, OneOf(ESTIMATORS)] = "draws",
+    estimator: Annotated[str, OneOf(ESTIMATORS)] | None = None,
     backend: Backend = "torch",
+    ascent_draws: PositiveCount = ASCENT_DRAWS,
+    ascent_starts: PositiveCount = ASCENT_STARTS,
+    ascent_steps: NonNegativeCount = ASCENT_STEPS,
 ) -> NeutrinoResult:
     momenta, log_prob = flow_mode(
-        events, model, n_samples, seed, first_event_index, estimator, backend
+        events,
+        model,
+        n_samples,
+        seed,
+        first_event_index,
+        estimator,
+        backend,
+        ascent_draws,
+        ascent_starts,
+        ascent_steps,
     )
     return NeutrinoResult(momenta, np.ones(len(events), dtype=bool), weight=log_prob)
 
@@ -90,9 +108,9 @@ def flow_posterior_method(
     first_event_index: int = 0,
     backend: Backend = "torch",
 ) -> NeutrinoResult:
-    """The mode, as ``flow``, plus the draws and their log-densities in ``extras``
-    (:mod:`nuanalysis.posterior`), from which ``assign`` chooses the neutrino jointly
-    with the jets."""
+    """The best draw, as ``flow`` with ``estimator="draws"``, plus the draws and their
+    log-densities in ``extras`` (:mod:`nuanalysis.posterior`), from which ``assign``
+    chooses the neutrino jointly with the jets."""
     samples, log_prob = sample_posterior(events, n_samples, model, seed, first_event_index, backend)
     mode, mode_log_prob = most_probable(samples, log_prob)
     extras = {DRAWS_KEY: samples.astype(np.float32), LOG_PROB_KEY: log_prob.astype(np.float32)}

@@ -73,6 +73,7 @@ PositiveMasses = Annotated[float | np.ndarray, Range(0.0, False, "a positive mas
 NonNegativeMass = Annotated[float, Range(0.0, True, "a non-negative mass in GeV")]
 PositiveGeV = Annotated[float, Range(0.0, False, "a positive number of GeV")]
 PositiveCount = Annotated[int, Range(1, True, "an integer ≥ 1")]
+NonNegativeCount = Annotated[int, Range(0, True, "an integer ≥ 0")]
 
 
 def option_hints(name: str) -> dict[str, Any]:

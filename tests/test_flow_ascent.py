@@ -1,0 +1,118 @@
+"""The ``ascent`` estimator of ``flow`` (issue 11 §1): a few draws climbing log p.
+
+It must climb (never below the draw it starts from, and above it for most events),
+report the log-density of the point it returns, be deterministic at a fixed seed,
+stay finite, and refuse options it cannot honour. Its rotation/reflection
+equivariance is in tests/test_frame.py (``flow`` with its default estimator).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nuanalysis.errors import OptionError
+from nuanalysis.flows.ascent import ascend_mode
+from nuanalysis.flows.features import event_features, neutrino_targets
+from nuanalysis.flows.inference import ASCENT_DRAWS, flow_mode
+from nuanalysis.flows.model_io import build_model, resolve_model
+from nuanalysis.flows.noise import event_noise
+from nuanalysis.flows.presets import preset
+from nuanalysis.io import demo_sample_path, load_padded
+from nuanalysis.methods.registry import reconstruct
+
+torch.set_num_threads(1)
+CHANNELS = ("semileptonic", "dilepton")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return {c: load_padded(demo_sample_path(c), channel=c, max_events=60) for c in CHANNELS}
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_ascent_climbs_above_its_best_draw_and_reports_the_density_of_its_point(demo, channel):
+    events = demo[channel]
+    model = resolve_model(None, channel, "flow")
+    features = event_features(events)
+    noise = torch.as_tensor(event_noise(3, 0, len(events), 16, model.n_targets))
+    mode, log_prob, start = ascend_mode(model, features.to_torch(), noise, starts=4, steps=6)
+    assert torch.all(log_prob >= start)
+    assert (log_prob > start + 1e-3).float().mean() > 0.5  # it moves, not only keeps
+    with torch.no_grad():
+        _, drawn = model.sample_from_noise(features.to_torch(), noise)
+        expected = model.log_prob(features.to_torch(), mode)
+    torch.testing.assert_close(start, drawn.max(dim=1).values, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(log_prob.detach(), expected, rtol=1e-4, atol=1e-3)
+    # through flow_mode: never below the best of the same draws
+    climbed, climbed_log_prob = flow_mode(events, seed=3, estimator="ascent", ascent_draws=16)
+    _, best_draw_log_prob = flow_mode(events, n_samples=16, seed=3, estimator="draws")
+    assert np.all(climbed_log_prob >= best_draw_log_prob - 1e-4)
+    default = reconstruct(
+        "flow", events, seed=3, ascent_draws=16, n_samples=5
+    )  # n_samples: 'draws' only
+    np.testing.assert_allclose(climbed, default.momenta)
+
+
+def test_ascent_is_the_default_and_deterministic_at_a_fixed_seed(demo):
+    events = demo["dilepton"]
+    first = reconstruct("flow", events, seed=2)
+    again = reconstruct("flow", events, seed=2)
+    np.testing.assert_array_equal(first.momenta, again.momenta)
+    np.testing.assert_array_equal(first.weight, again.weight)
+    assert not np.allclose(reconstruct("flow", events, seed=5).momenta, first.momenta)
+    explicit = reconstruct("flow", events, seed=2, estimator="ascent", ascent_draws=ASCENT_DRAWS)
+    np.testing.assert_array_equal(explicit.momenta, first.momenta)
+    steps_zero = reconstruct("flow", events, seed=2, ascent_steps=0)
+    best_draw = reconstruct("flow", events, seed=2, estimator="draws", n_samples=ASCENT_DRAWS)
+    np.testing.assert_allclose(steps_zero.momenta, best_draw.momenta, rtol=1e-5, atol=1e-4)
+
+
+def test_ascent_stays_finite_and_refuses_non_finite_steps(demo, monkeypatch):
+    events = demo["semileptonic"]
+    torch.manual_seed(1)
+    model = build_model("flow", "semileptonic", preset("tiny"), frame="canonical")
+    model.fit_scalers(event_features(events), neutrino_targets(events.truth_nu))
+    with torch.no_grad():  # wild random weights: steep, badly scaled densities
+        for parameter in model.parameters():
+            parameter.add_(torch.randn(parameter.shape))
+    result = reconstruct("flow", events, model=model.eval(), seed=0, ascent_steps=12)
+    assert np.isfinite(result.momenta).all() and np.isfinite(result.weight).all()
+
+    # a flow whose every off-draw point has log p = NaN: each step is refused
+    draws = reconstruct("flow", events, model=model, seed=0, estimator="draws", n_samples=16)
+    original = model.flow.from_noise
+
+    def nan_off_the_draws(noise, context):
+        samples, log_prob = original(noise, context)
+        return samples, log_prob * (torch.nan if noise.requires_grad else 1.0)
+
+    monkeypatch.setattr(model.flow, "from_noise", nan_off_the_draws)
+    refused = reconstruct("flow", events, model=model, seed=0, ascent_draws=16)
+    np.testing.assert_allclose(refused.momenta, draws.momenta, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(refused.weight, draws.weight, rtol=1e-5, atol=1e-4)
+
+
+def test_refused_ascent_options_say_why(demo):
+    events = demo["semileptonic"].select(slice(0, 5))
+    with pytest.raises(
+        OptionError, match="ascent_starts must be between 1 and ascent_draws = 8, got 9"
+    ):
+        reconstruct("flow", events, ascent_draws=8, ascent_starts=9)
+    with pytest.raises(OptionError, match=r"ascent_steps.*integer ≥ 0"):
+        reconstruct("flow", events, ascent_steps=-1)
+    with pytest.raises(OptionError, match=r"ascent_starts.*integer ≥ 1"):
+        reconstruct("flow", events, ascent_starts=0)
+    with pytest.raises(OptionError, match="estimator 'ascent' differentiates the flow"):
+        reconstruct("flow", events, estimator="ascent", backend="onnx")
+    with pytest.raises(OptionError, match="estimator"):
+        reconstruct("flow", events, estimator="newton")
+
+
+def test_onnx_backend_defaults_to_the_draws(demo):
+    """onnxruntime cannot differentiate the graph: its default is the best of 256 draws."""
+    events = demo["dilepton"].select(slice(0, 10))
+    onnx = reconstruct("flow", events, seed=1, backend="onnx")
+    draws = reconstruct("flow", events, seed=1, estimator="draws")
+    np.testing.assert_allclose(onnx.weight, draws.weight, rtol=1e-4, atol=1e-4)
