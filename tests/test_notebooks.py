@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NOTEBOOKS = ("chi2_assignment.ipynb", "unfolding.ipynb")
+NOTEBOOKS = ("chi2_assignment.ipynb", "unfolding.ipynb", "top_mass.ipynb")
 
 KEY_NUMBERS = {
     "chi2_assignment.ipynb": (
@@ -28,6 +28,7 @@ KEY_NUMBERS = {
         r"ratio to truth, median \(mean\) over bins: (.*)",
         r"valid fraction: (.*)",
     ),
+    "top_mass.ipynb": (r"slope \S+: (-?[\d.]+); fit at ([\d.]+): ([\d.]+) ± ([\d.]+)",),
 }
 """What each notebook prints that its saved outputs must show as the code prints it now."""
 
@@ -135,3 +136,13 @@ def test_unfolding_notebook():
     # the unfolding closes on the odd half's truth: chi2 per bin of order one
     chi2 = float(outputs.split("chi2 to the odd half's truth: ")[1].split()[0])
     assert chi2 < 3 * 12
+
+
+def test_top_mass_notebook():
+    outputs = executed_outputs("top_mass.ipynb", "dilepton")
+    assert_saved_outputs_are_current("top_mass.ipynb", outputs)
+    assert "masses read from the files: [166.0, 172.5, 179.0]" in outputs
+    slopes = {m: float(s) for m, s in re.findall(r"slope (\S+): (-?[\d.]+);", outputs)}
+    # truth-ν follows the true mass; the ellipse solves with m_t = 172.5 GeV and cannot
+    assert 0.2 < slopes["truth"] < 1.1
+    assert abs(slopes["ellipse"]) < 0.1 < slopes["truth"] - slopes["ellipse"]
