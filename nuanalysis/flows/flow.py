@@ -22,6 +22,7 @@ from torch import nn
 
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import EventFeatures
+from nuanalysis.flows.lean_inverse import lean_inverse
 from nuanalysis.flows.networks import DenseNetwork
 from nuanalysis.padded import N_NEUTRINOS
 
@@ -94,9 +95,11 @@ class ConditionalFlow(nn.Module):
         """(N, D) samples for given (N, D) standard-normal ``noise`` and their (N,) log-densities.
 
         The change of variables of eq. 2 read backwards:
-        ``log p(x | c) = log N(z) − log |det ∂x/∂z|`` with ``x = f⁻¹(z | c)``.
+        ``log p(x | c) = log N(z) − log |det ∂x/∂z|`` with ``x = f⁻¹(z | c)``,
+        evaluated by :func:`~nuanalysis.flows.lean_inverse.lean_inverse` (nflows'
+        numbers with a fraction of its operators).
         """
-        inputs, log_det = self.flow._transform.inverse(noise, context=context)
+        inputs, log_det = lean_inverse(self.flow._transform, noise, context)
         return inputs, self.flow._distribution.log_prob(noise) - log_det
 
     def to_latent(self, inputs: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
