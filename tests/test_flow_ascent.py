@@ -16,7 +16,7 @@ from nuanalysis.errors import OptionError
 from nuanalysis.flows.ascent import ascend_mode
 from nuanalysis.flows.features import event_features, neutrino_targets
 from nuanalysis.flows.inference import ASCENT_DRAWS, flow_mode
-from nuanalysis.flows.lean_inverse import lean_inverse
+from nuanalysis.flows.lean_inverse import context_terms, lean_inverse
 from nuanalysis.flows.model_io import build_model, resolve_model
 from nuanalysis.flows.noise import event_noise
 from nuanalysis.flows.presets import preset
@@ -83,13 +83,13 @@ def test_ascent_stays_finite_and_refuses_non_finite_steps(demo, monkeypatch):
 
     # a flow whose every off-draw point has log p = NaN: each step is refused
     draws = reconstruct("flow", events, model=model, seed=0, estimator="draws", n_samples=16)
-    original = model.flow.from_noise
+    original = model.flow.from_terms
 
-    def nan_off_the_draws(noise, context):
-        samples, log_prob = original(noise, context)
+    def nan_off_the_draws(noise, terms):
+        samples, log_prob = original(noise, terms)
         return samples, log_prob * (torch.nan if noise.requires_grad else 1.0)
 
-    monkeypatch.setattr(model.flow, "from_noise", nan_off_the_draws)
+    monkeypatch.setattr(model.flow, "from_terms", nan_off_the_draws)
     refused = reconstruct("flow", events, model=model, seed=0, ascent_draws=16)
     np.testing.assert_allclose(refused.momenta, draws.momenta, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(refused.weight, draws.weight, rtol=1e-5, atol=1e-4)
@@ -130,7 +130,8 @@ def test_lean_inverse_gives_nflows_numbers_inside_and_beyond_the_tail_bound(demo
     with torch.no_grad():
         context = model.encode(features, model.event_frame(features))
         expected, expected_log_det = model.flow.flow._transform.inverse(latent, context=context)
-        inputs, log_det = lean_inverse(model.flow.flow._transform, latent, context)
+        terms = context_terms(model.flow.flow._transform, context)
+        inputs, log_det = lean_inverse(model.flow.flow._transform, latent, terms)
     bound = model.hyper_parameters["tail_bound"]
     assert (expected.abs() > bound).any() and (expected.abs() < bound).any()
     torch.testing.assert_close(inputs, expected, rtol=1e-5, atol=1e-4)

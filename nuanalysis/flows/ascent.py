@@ -38,11 +38,12 @@ SHRINK = 0.3
 
 
 def _latent_log_prob(
-    model: NeutrinoFlowModel, latent: torch.Tensor, context: torch.Tensor
+    model: NeutrinoFlowModel, latent: torch.Tensor, terms: list[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Standardised targets, their log-density L(z) and ∇_z L for (N, D) latent points."""
+    """Standardised targets, their log-density L(z) and ∇_z L for (N, D) latent points
+    (``terms``: the context, :meth:`~nuanalysis.flows.flow.ConditionalFlow.context_terms`)."""
     latent = latent.detach().requires_grad_(True)
-    scaled, log_prob = model.flow.from_noise(latent, context)
+    scaled, log_prob = model.flow.from_terms(latent, terms)
     (gradient,) = torch.autograd.grad(log_prob.sum(), latent)
     return scaled.detach(), log_prob.detach(), gradient
 
@@ -52,18 +53,18 @@ def _climb(
     latent: torch.Tensor,
     scaled: torch.Tensor,
     log_prob: torch.Tensor,
-    context: torch.Tensor,
+    terms: list[torch.Tensor],
     steps: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` trust-region ascent steps from (N, D) ``latent`` (module docstring)."""
     if steps == 0:
         return scaled, log_prob
     radius = torch.full_like(log_prob, FIRST_STEP)
-    _, _, gradient = _latent_log_prob(model, latent, context)
+    _, _, gradient = _latent_log_prob(model, latent, terms)
     for _ in range(steps):
         norm = gradient.norm(dim=1, keepdim=True).clamp_min(torch.finfo(gradient.dtype).tiny)
         proposal = latent + radius[:, None] * gradient / norm
-        new_scaled, new_log_prob, new_gradient = _latent_log_prob(model, proposal, context)
+        new_scaled, new_log_prob, new_gradient = _latent_log_prob(model, proposal, terms)
         kept = torch.isfinite(new_log_prob) & (new_log_prob > log_prob)
         kept &= torch.isfinite(new_scaled).all(dim=1) & torch.isfinite(new_gradient).all(dim=1)
         latent = torch.where(kept[:, None], proposal, latent)
@@ -91,9 +92,8 @@ def ascend_mode(
     with torch.no_grad():  # not inference_mode: the climb differentiates through these
         frame = model.event_frame(features)
         context = model.encode(features, frame)
-        scaled, log_prob = model.flow.from_noise(
-            noise.reshape(-1, dimension), context.repeat_interleave(n_draws, dim=0)
-        )
+        scaled, log_prob = model.flow.from_noise(noise.reshape(-1, dimension), context, n_draws)
+        terms = model.flow.context_terms(context, starts)
     scaled = scaled.reshape(batch, n_draws, dimension)
     log_prob = log_prob.reshape(batch, n_draws)
     best_draw = log_prob.max(dim=1).values
@@ -105,7 +105,7 @@ def ascend_mode(
             noise[rows, top].reshape(-1, dimension),
             scaled[rows, top].reshape(-1, dimension),
             log_prob[rows, top].reshape(-1),
-            context.repeat_interleave(starts, dim=0),
+            terms,
             steps,
         )
     climbed_log_prob = climbed_log_prob.reshape(batch, starts)

@@ -22,7 +22,7 @@ from torch import nn
 
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import EventFeatures
-from nuanalysis.flows.lean_inverse import lean_inverse
+from nuanalysis.flows.lean_inverse import context_terms, lean_inverse
 from nuanalysis.flows.networks import DenseNetwork
 from nuanalysis.padded import N_NEUTRINOS
 
@@ -90,16 +90,28 @@ class ConditionalFlow(nn.Module):
         return self.flow.sample_and_log_prob(n_samples, context=context)
 
     def from_noise(
-        self, noise: torch.Tensor, context: torch.Tensor
+        self, noise: torch.Tensor, context: torch.Tensor, repeats: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, D) samples for given (N, D) standard-normal ``noise`` and their (N,) log-densities.
+        """(N·R, D) samples for given (N·R, D) standard-normal ``noise``, ``repeats`` = R
+        rows per row of the (N, C) ``context``, and their (N·R,) log-densities.
 
         The change of variables of eq. 2 read backwards:
         ``log p(x | c) = log N(z) − log |det ∂x/∂z|`` with ``x = f⁻¹(z | c)``,
         evaluated by :func:`~nuanalysis.flows.lean_inverse.lean_inverse` (nflows'
         numbers with a fraction of its operators).
         """
-        inputs, log_det = lean_inverse(self.flow._transform, noise, context)
+        return self.from_terms(noise, self.context_terms(context, repeats))
+
+    def context_terms(self, context: torch.Tensor, repeats: int = 1) -> list[torch.Tensor]:
+        """The context as :func:`~nuanalysis.flows.lean_inverse.lean_inverse` takes it,
+        each of the (N, C) rows repeated ``repeats`` times."""
+        return context_terms(self.flow._transform, context, repeats)
+
+    def from_terms(
+        self, noise: torch.Tensor, terms: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`from_noise` with the context given as its :meth:`context_terms`."""
+        inputs, log_det = lean_inverse(self.flow._transform, noise, terms)
         return inputs, self.flow._distribution.log_prob(noise) - log_det
 
     def to_latent(self, inputs: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -175,8 +187,8 @@ class NeutrinoFlowModel(EventModel):
         """
         batch, n_samples, dimension = noise.shape
         frame = self.event_frame(features)
-        context = self.encode(features, frame).repeat_interleave(n_samples, dim=0)
-        scaled, log_prob = self.flow.from_noise(noise.reshape(-1, dimension), context)
+        context = self.encode(features, frame)
+        scaled, log_prob = self.flow.from_noise(noise.reshape(-1, dimension), context, n_samples)
         in_frame = self.standardiser.target_inverse(scaled).reshape(batch, n_samples, dimension)
         samples = frame.targets_inverse(in_frame)
         log_prob = log_prob + self.standardiser.target_log_jacobian()

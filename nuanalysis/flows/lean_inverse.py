@@ -8,7 +8,8 @@ small operators per pass, so a pass over a handful of rows (one event, or one
 step of :mod:`nuanalysis.flows.ascent`) costs milliseconds of overhead
 whatever its size. Here every point goes through the spline with its input
 clamped to the bound and ``torch.where`` keeps the identity tails, the bin
-parameters are gathered in one call, and an LU layer is one product with its
+parameters are gathered in one call, the context's share of each spline net's
+first layer is computed once per event for all its draws, and an LU layer is one product with its
 inverse weight (nflows' own): the same numbers as nflows (to float rounding; tested in
 tests/test_flows.py) with a fraction of the operators, in autograd and in an
 ONNX export alike.
@@ -108,28 +109,43 @@ def lu_inverse(values: torch.Tensor, layer: LULinear) -> tuple[torch.Tensor, tor
 
 
 def coupling_inverse(
-    values: torch.Tensor, context: torch.Tensor, layer: PiecewiseRationalQuadraticCouplingTransform
+    values: torch.Tensor, term: torch.Tensor, layer: PiecewiseRationalQuadraticCouplingTransform
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One coupling layer backwards: the identity half conditions the spline of the other."""
+    """One coupling layer backwards: the identity half conditions the spline of the other;
+    ``term`` is the context's share of the spline net's first layer (:func:`context_terms`)."""
     identity = values[:, layer.identity_features]
-    params = layer.transform_net(identity, context)
+    params = layer.transform_net.from_context_term(identity, term)
     params = params.reshape(values.shape[0], layer.num_transform_features, -1)
     transformed, log_det = spline_inverse(values[:, layer.transform_features], params, layer)
     order = torch.argsort(torch.cat([layer.identity_features, layer.transform_features]))
     return torch.cat([identity, transformed], dim=1)[:, order], log_det
 
 
+def context_terms(
+    transform: CompositeTransform, context: torch.Tensor, repeats: int = 1
+) -> list[torch.Tensor]:
+    """Per coupling layer, the context's share of its spline net's first layer, computed
+    once per event and repeated for its ``repeats`` rows (draws, starts of a climb)."""
+    return [
+        layer.transform_net.context_term(context).repeat_interleave(repeats, dim=0)
+        for layer in transform._transforms
+        if isinstance(layer, PiecewiseRationalQuadraticCouplingTransform)
+    ]
+
+
 def lean_inverse(
-    transform: CompositeTransform, latent: torch.Tensor, context: torch.Tensor
+    transform: CompositeTransform, latent: torch.Tensor, terms: list[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``transform.inverse(latent, context)`` of a stack of RQ-spline couplings and LU layers."""
+    """``transform.inverse(latent, context)`` of a stack of RQ-spline couplings and LU
+    layers, with the context given as its :func:`context_terms`."""
     values = latent
     total = torch.zeros(latent.shape[0], dtype=latent.dtype, device=latent.device)
+    couplings = iter(reversed(terms))
     for layer in reversed(transform._transforms):
         if isinstance(layer, LULinear):
             values, log_det = lu_inverse(values, layer)
         elif isinstance(layer, PiecewiseRationalQuadraticCouplingTransform):
-            values, log_det = coupling_inverse(values, context, layer)
+            values, log_det = coupling_inverse(values, next(couplings), layer)
         else:
             raise TypeError(f"no lean inverse for {type(layer).__name__}")
         total = total + log_det

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 
 class DenseNetwork(nn.Module):
@@ -52,7 +53,21 @@ class DenseNetwork(nn.Module):
             if context is None:
                 raise ValueError("this network is conditional: pass a context tensor")
             inputs = torch.cat([inputs, context], dim=-1)
-        hidden = self.activation(self.norms[0](self.input_layer(inputs)))
+        return self._from_first_layer(self.input_layer(inputs))
+
+    def context_term(self, context: torch.Tensor) -> torch.Tensor:
+        """The first layer's share of ``context`` plus its bias: computed once per event,
+        it serves every input of that event (:meth:`from_context_term`)."""
+        weight = self.input_layer.weight[:, self.input_layer.in_features - self.context_features :]
+        return functional.linear(context, weight, self.input_layer.bias)
+
+    def from_context_term(self, inputs: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
+        """``forward(inputs, context)`` given ``term = context_term(context)`` (row for row)."""
+        weight = self.input_layer.weight[:, : self.input_layer.in_features - self.context_features]
+        return self._from_first_layer(functional.linear(inputs, weight) + term)
+
+    def _from_first_layer(self, first: torch.Tensor) -> torch.Tensor:
+        hidden = self.activation(self.norms[0](first))
         for layer, norm in zip(self.hidden, self.norms[1:], strict=True):
             hidden = hidden + self.activation(norm(layer(hidden)))
         return self.output_layer(hidden)
