@@ -616,7 +616,8 @@ def plot_mass_templates(study, out_dir: str | Path, sample: str = "") -> Path:
 def plot_mass_calibration(study, out_dir: str | Path, sample: str = "") -> Path:
     """Left: each method's window mean against the true m_t with its fitted line (legend: the
     slope), both relative to the line at the samples' mean mass so that every observable shares
-    the axis; right: the template fit to the pseudo-data minus the true m_t (σ: bootstrap)."""
+    the axis; right: the template fit to the pseudo-data minus the true m_t (σ: bootstrap) and
+    the calibration line."""
     fig, axes = _figure(ncols=2, width=5.5, height=5.0)
     left, right = axes[0]
     n = len(study.methods)
@@ -635,11 +636,15 @@ def plot_mass_calibration(study, out_dir: str | Path, sample: str = "") -> Path:
             line = np.linspace(masses.min(), masses.max(), 2)
             left.plot(line, slope.slope * (line - slope.pivot), color=style["color"])
         offset = (i - (n - 1) / 2) * 0.12
+        k = scan.calibration
+        if np.isfinite(k.slope):
+            line = np.linspace(masses.min(), masses.max(), 2)
+            right.plot(line, k.intercept + k.slope * (line - k.pivot) - line, color=style["color"])
         right.errorbar(
             masses + offset,
             [f.fitted - f.true_mass for f in scan.fits],
             yerr=[f.error for f in scan.fits],
-            label=_mass_row_label(name, scan),
+            label=f"{_mass_row_label(name, scan)}: k = {k.slope:.2f}",
             **style,
         )
     right.axhline(0.0, color="0.5", lw=1, zorder=0)

@@ -21,7 +21,7 @@ from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 DEFAULT_METHODS = "truth,flow,flow-sample,flow-posterior,nw,ellipse"
 DEFAULT_MBLNU_WINDOW = "120,230"
 DEFAULT_MBL_WINDOW = "30,170"
-DEFAULT_BIN_WIDTH = 5.0
+DEFAULT_BIN_WIDTH = 10.0
 DEFAULT_DRAWS = 32
 DEFAULT_LUMI_EVENTS = 10_000
 DEFAULT_REPLICAS = 200
