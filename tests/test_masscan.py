@@ -20,6 +20,7 @@ from nuanalysis.io import demo_sample_path, load_padded, write_ntuple
 from nuanalysis.masscan import (
     Binning,
     MassSample,
+    ObservableSample,
     Template,
     TemplateModel,
     fit_mass,
@@ -29,6 +30,7 @@ from nuanalysis.masscan import (
     neg2_log_likelihood,
     run_masscan,
     sample_mass,
+    scan_method,
     template_halves,
     window_mean,
 )
@@ -251,3 +253,28 @@ def test_cli_writes_the_table_json_and_figures(mass_files, tmp_path):
     assert [i["top_mass"] for i in summary["inputs"]] == list(MASSES)
     for name in ("mass_templates", "mass_calibration", "mass_likelihood"):
         assert (out / f"{name}.png").is_file()
+
+
+def _toy_scan(template_events: int, data_events: int, seed: int, bin_width: float):
+    """scan_method on toys: a Gaussian of width 20 GeV moving by 0.8 m_t, at five masses."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for top_mass in (169.0, 171.0, 172.5, 174.0, 176.0):
+        n = template_events + data_events
+        values = rng.normal(172.5 + 0.8 * (top_mass - 172.5), 20.0, (n, 1))
+        half = np.arange(n) < template_events
+        samples.append(ObservableSample(top_mass, values, np.ones(n, bool), np.ones(n), half))
+    binning = Binning("mblnu", (120.0, 230.0), bin_width)
+    return scan_method("toy", "mblnu", binning, samples, degree=1, replicas=50, seed=seed)
+
+
+def test_large_templates_calibrate_to_one_and_small_ones_shrink_the_fits():
+    large = _toy_scan(40_000, 2000, seed=5, bin_width=5.0)
+    k = large.calibration
+    assert abs(k.slope - 1.0) < 3 * k.error and k.error < 0.2
+    fit = large.central_fit()
+    calibrated, error = large.calibrated(fit)
+    assert abs(calibrated - 172.5) < 3 * error
+    # template noise passes for m_t dependence: fits pulled towards the templates' mean mass
+    small = [_toy_scan(300, 300, seed=s, bin_width=5.0).calibration.slope for s in range(6)]
+    assert np.mean(small) < 0.85
