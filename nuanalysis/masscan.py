@@ -38,12 +38,14 @@ Figures per method:
 2. *template fit*: templates from one half of every sample (even
    ``source_event``, so re-smeared copies stay together; even entries for files
    without it) and pseudo-data from the other half (:func:`template_halves`).
-   Template interpolation: per bin, a polynomial in m_t (quadratic by default,
-   linear if asked or with two masses) fitted by unweighted least squares to the
-   normalised templates — a linear operation, so the interpolated shape stays
-   normalised to one. The likelihood is a binned Poisson likelihood of the shape
-   (expected counts the interpolated shape times the pseudo-data's count in the
-   window, so only the shape measures m_t) with each bin's expectation scaled by
+   Template interpolation: per bin, a polynomial in m_t (linear by default,
+   quadratic if asked) fitted by unweighted least squares to the normalised
+   templates of all masses — a linear operation, so the interpolated shape stays
+   normalised to one; over a few GeV the dependence is close to linear, and a
+   quadratic through three noisy templates follows their noise. The likelihood
+   is a binned Poisson likelihood of the shape (expected counts the
+   interpolated shape times the pseudo-data's count in the window, so only the
+   shape measures m_t) with each bin's expectation scaled by
    a nuisance β_b constrained by the template's own statistical uncertainty r_b
    (Barlow–Beeston "lite", one nuisance per bin, profiled in closed form: R. J.
    Barlow, C. Beeston, Comput. Phys. Commun. 77 (1993) 219; J. S. Conway,
