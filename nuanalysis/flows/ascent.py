@@ -38,14 +38,19 @@ SHRINK = 0.3
 
 
 def _latent_log_prob(
-    model: NeutrinoFlowModel, latent: torch.Tensor, terms: list[torch.Tensor]
+    model: NeutrinoFlowModel, latent: torch.Tensor, terms: list[torch.Tensor], gradient: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Standardised targets, their log-density L(z) and ∇_z L for (N, D) latent points
-    (``terms``: the context, :meth:`~nuanalysis.flows.flow.ConditionalFlow.context_terms`)."""
+    """Standardised targets, their log-density L(z) and ∇_z L (zeros unless ``gradient``)
+    for (N, D) latent points (``terms``: the context,
+    :meth:`~nuanalysis.flows.flow.ConditionalFlow.context_terms`)."""
+    if not gradient:
+        with torch.no_grad():
+            scaled, log_prob = model.flow.from_terms(latent, terms)
+        return scaled, log_prob, torch.zeros_like(latent)
     latent = latent.detach().requires_grad_(True)
     scaled, log_prob = model.flow.from_terms(latent, terms)
-    (gradient,) = torch.autograd.grad(log_prob.sum(), latent)
-    return scaled.detach(), log_prob.detach(), gradient
+    (slope,) = torch.autograd.grad(log_prob.sum(), latent)
+    return scaled.detach(), log_prob.detach(), slope
 
 
 def _climb(
@@ -60,11 +65,14 @@ def _climb(
     if steps == 0:
         return scaled, log_prob
     radius = torch.full_like(log_prob, FIRST_STEP)
-    _, _, gradient = _latent_log_prob(model, latent, terms)
-    for _ in range(steps):
+    _, _, gradient = _latent_log_prob(model, latent, terms, gradient=True)
+    for step in range(steps):
         norm = gradient.norm(dim=1, keepdim=True).clamp_min(torch.finfo(gradient.dtype).tiny)
         proposal = latent + radius[:, None] * gradient / norm
-        new_scaled, new_log_prob, new_gradient = _latent_log_prob(model, proposal, terms)
+        last = step == steps - 1  # its gradient would never be used
+        new_scaled, new_log_prob, new_gradient = _latent_log_prob(
+            model, proposal, terms, gradient=not last
+        )
         kept = torch.isfinite(new_log_prob) & (new_log_prob > log_prob)
         kept &= torch.isfinite(new_scaled).all(dim=1) & torch.isfinite(new_gradient).all(dim=1)
         latent = torch.where(kept[:, None], proposal, latent)
