@@ -24,7 +24,8 @@ Slow methods are run on as many events as fit in ``--time-budget`` seconds
 (their ``n_events`` says how many). Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/flows.py [--channel dilepton] [--max-events 5000] \
-        [--threads 1,2] [--variants flow,flow-draws] [--methods none] [--json out.json]
+        [--threads 1,2] [--variants flow,flow-draws] [--methods none] [--breakdown] \
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -196,6 +197,56 @@ def print_variants(report: dict) -> None:
         print(f"{label:18s}{cells}   {ratios}; {shifts}")
 
 
+def best_ms(call, repeats: int = 20) -> float:
+    """Fastest of ``repeats`` calls of ``call()`` in ms (the least disturbed by other load)."""
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return 1e3 * min(times)
+
+
+def latency_breakdown(events: PaddedEvents, model_path: str | None) -> dict[str, float]:
+    """Where one event's time goes in ``flow`` (torch): the registry call's checks and
+    feature building, the encoder, one flow pass over 1, 16 and 256 draws, and one
+    climbing step of the ascent (forward and gradient over its 4 starts)."""
+    from nuanalysis.flows.features import event_features
+    from nuanalysis.flows.model_io import resolve_model
+    from nuanalysis.validation import check_events
+
+    one = events.select(slice(0, 1))
+    model = resolve_model(model_path, events.channel, "flow")
+    features = event_features(one).to_torch()
+    out = {
+        "checks + features": best_ms(lambda: (check_events(one), event_features(one))),
+    }
+    with torch.inference_mode():
+        frame = model.event_frame(features)
+        out["encoder"] = best_ms(lambda: model.encode(features, frame))
+        context = model.encode(features, frame)
+        for rows in (1, 16, 256):
+            noise = torch.zeros(rows, model.n_targets)
+            out[f"flow pass, {rows} rows"] = best_ms(
+                lambda noise=noise, rows=rows: model.flow.from_noise(noise, context, rows)
+            )
+    terms = model.flow.context_terms(context.clone(), 4)
+
+    def climbing_step():
+        latent = torch.zeros(4, model.n_targets, requires_grad=True)
+        _, log_prob = model.flow.from_terms(latent, terms)
+        torch.autograd.grad(log_prob.sum(), latent)
+
+    out["ascent step (4 starts, with gradient)"] = best_ms(climbing_step)
+    for estimator in ("ascent", "draws", "latent"):
+        options = {"model": model_path, "estimator": estimator}
+        out[f"reconstruct flow, {estimator}"] = best_ms(
+            lambda o=options: reconstruct("flow", one, **o)
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--channel", choices=CHANNELS, action="append")
@@ -211,6 +262,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--variants", help=f"comma-separated of {', '.join(VARIANTS)} (default all; 'none')"
+    )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="print where one event's time goes in flow"
     )
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
@@ -247,6 +301,11 @@ def main() -> None:
         labels = [v for v in variants if v in VARIANTS]
         report["variants"] = compare_variants(events, speed_events, labels, options, threads)
         print_table(channel, report)
+        if args.breakdown:
+            report["breakdown_ms"] = latency_breakdown(events, args.model)
+            print(f"\none event in flow (torch, {threads[0]} thread, best of 20) [ms]")
+            for part, ms in report["breakdown_ms"].items():
+                print(f"  {part:40s} {ms:8.2f}")
         reports[channel] = report
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=1))
