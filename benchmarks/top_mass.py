@@ -92,7 +92,8 @@ def targets(study, widths, reference_widths) -> list[str]:
             f"{fit.n_events} events ({better}; calibrated σ/k {calibrated:.2f} vs "
             f"{mbl_calibrated:.2f}); at {n} events {fit.scaled_error(n):.2f} vs "
             f"{mbl_fit.scaled_error(n):.2f} (σ/k {scan.calibrated_scaled_error(fit, n):.2f} vs "
-            f"{mbl.calibrated_scaled_error(mbl_fit, n):.2f})"
+            f"{mbl.calibrated_scaled_error(mbl_fit, n):.2f}; window mean "
+            f"{scan.mean_precision(n):.2f} vs {mbl.mean_precision(n):.2f})"
         )
     mean = np.mean([np.mean(w) for w in widths.values()])
     reference = np.mean([np.mean(w) for w in reference_widths.values()])

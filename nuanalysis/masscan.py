@@ -580,6 +580,7 @@ class MethodScan:
     mean_errors: list[float]
     slope: Slope
     templates: list[Template]
+    sample_sizes: list[int]  # selected events per mass (both halves)
     fits: list[MassFit]
     valid_fraction: float
     n_draws: int
@@ -605,6 +606,14 @@ class MethodScan:
             return float("nan"), float("nan")
         return c.pivot + (fit.fitted - c.intercept) / c.slope, fit.error / c.slope
 
+    def mean_precision(self, n_events: int, mass_value: float = TOP_MASS) -> float:
+        """σ(m_t) for ``n_events`` from the window mean alone: its standard error at the mass
+        nearest ``mass_value``, scaled to ``n_events``, over the slope. Needs no template, so
+        no template noise: a cross-check of the fit's σ."""
+        i = int(np.argmin(np.abs(np.asarray(self.masses) - mass_value)))
+        scaled = self.mean_errors[i] * float(np.sqrt(self.sample_sizes[i] / n_events))
+        return scaled / self.slope.slope if self.slope.slope > 0 else float("nan")
+
     def calibrated_scaled_error(self, fit: MassFit, n_events: int) -> float:
         """The calibrated data σ for ``n_events`` selected events."""
         return self.calibrated(fit)[1] * float(np.sqrt(fit.n_events / n_events))
@@ -619,6 +628,7 @@ class MethodScan:
             "masses": self.masses,
             "window_mean": self.means,
             "window_mean_error": self.mean_errors,
+            f"mean_precision_{lumi_events}_events": self.mean_precision(lumi_events),
             "slope": self.slope.slope,
             "slope_error": self.slope.error,
             "slope_ratio_to_truth": self.slope_ratio,
@@ -684,6 +694,7 @@ def scan_method(
         mean_errors=errors,
         slope=fit_slope(masses, means, errors),
         templates=templates,
+        sample_sizes=[len(sample.valid) for sample in sorted(samples, key=lambda s: s.true_mass)],
         fits=fits,
         valid_fraction=float(sum(s.valid.sum() for s in samples) / max(n_total, 1)),
         n_draws=int(samples[0].values.shape[1]),
@@ -730,17 +741,20 @@ def format_table(study: MassScanStudy) -> str:
     """One row per method: slope of the window mean and its ratio to truth-ν's, the
     calibration slope k of the fits, and the fit of the pseudo-data nearest 172.5 GeV: as
     fitted (data σ, σ with the templates' statistics, σ scaled to ``lumi_events`` selected
-    events) and calibrated (σ/k, and scaled)."""
+    events) and calibrated (σ/k, and scaled), and the window mean's σ(m_t) scaled
+    (:meth:`MethodScan.mean_precision`)."""
     n = study.lumi_events
     header = (
         f"{'method':<19}{'obs':<6}{'valid':>6}{'slope':>13}{'/truth':>12}{'k':>12}{'m_t':>7}"
         f"{'fitted ± σ':>15}{'σ+tmpl':>7}{f'σ@{n}':>8}{'calibrated ± σ/k':>19}{f'σ/k@{n}':>10}"
+        f"{f'mean@{n}':>11}"
     )
     lines = [
         f"top-mass study: m_t = {', '.join(f'{m:g}' for m, _ in sorted(study.inputs))} GeV; "
         f"templates from one half of each sample, fit to the other ({study.interpolation} "
         "interpolation); slope: window mean vs true m_t; k: fitted vs true m_t (calibration); "
-        "σ: bootstrap of the pseudo-data, σ+tmpl: and of the templates",
+        "σ: bootstrap of the pseudo-data, σ+tmpl: and of the templates; mean: σ of the "
+        "window mean / slope (no templates)",
         header,
     ]
     for name, scan in study.methods.items():
@@ -755,6 +769,7 @@ def format_table(study: MassScanStudy) -> str:
             f"{k.slope:>6.2f}±{k.error:<5.2f}{fit.true_mass:>7.1f}"
             f"{fit.fitted:>8.2f}±{fit.error:<6.2f}{fit.total_error:>7.2f}{fit.scaled_error(n):>8.2f}"
             f"{calibrated:>11.2f}±{error:<7.2f}{scan.calibrated_scaled_error(fit, n):>10.2f}"
+            f"{scan.mean_precision(n):>11.2f}"
             + ("  (flat likelihood: no m_t sensitivity)" if fit.flat else "")
             + ("  (fit at the scan's edge)" if fit.at_boundary else "")
         )
