@@ -648,10 +648,11 @@ def plot_mass_calibration(study, out_dir: str | Path, sample: str = "") -> Path:
             **style,
         )
     right.axhline(0.0, color="0.5", lw=1, zorder=0)
-    left.set_ylabel("window mean − line at the mean mass [GeV]")
+    left.set_ylabel(r"window mean $-$ line at $\langle m_t \rangle$ [GeV]")
     right.set_ylabel(r"fitted $-$ true $m_t$ [GeV]")
     for ax in (left, right):
         ax.set_xlabel(r"true $m_t$ [GeV]")
+        ax.margins(x=0.08)
         _decorate(ax, sample)
         _legend(ax)
     return _save(fig, Path(out_dir), "mass_calibration")
