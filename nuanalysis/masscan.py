@@ -157,15 +157,24 @@ def sample_mass(path: str | Path, given: float | None = None) -> float:
     return mass_value
 
 
+def require_two_masses(masses: Sequence[float]) -> None:
+    if len(set(masses)) < 2:
+        raise InputError(
+            "a top-mass study needs samples at two different masses at least, got "
+            + (", ".join(f"{m:g} GeV" for m in sorted(set(masses))) or "none")
+        )
+
+
 def resolve_inputs(items: Sequence[str]) -> list[tuple[float, str]]:
     """(m_t, path) of every file of ``items`` (``PATH``, ``GLOB`` or ``MASS=PATH``), the mass
-    given or read by :func:`sample_mass`."""
+    given or read by :func:`sample_mass`; refused unless two masses differ."""
     from nuanalysis.io import expand_paths
 
     inputs = []
     for item in items:
         given, pattern = parse_input(item)
         inputs += [(sample_mass(path, given), str(path)) for path in expand_paths(pattern)]
+    require_two_masses([m for m, _ in inputs])
     return inputs
 
 
@@ -807,8 +816,7 @@ def run_masscan(
 ) -> MassScanStudy:
     """The study (module docstring) of every method in the samples' results (truth first) and
     of m_bℓ; every sample must hold the same methods."""
-    if len({s.true_mass for s in samples}) < 2:
-        raise InputError("a top-mass study needs samples at two different masses at least")
+    require_two_masses([s.true_mass for s in samples])
     mblnu_binning = mblnu_binning or Binning("mblnu", MBLNU_WINDOW)
     mbl_binning = mbl_binning or Binning(MBL, MBL_WINDOW)
     if interpolation not in INTERPOLATIONS:

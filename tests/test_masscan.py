@@ -278,3 +278,12 @@ def test_large_templates_calibrate_to_one_and_small_ones_shrink_the_fits():
     # template noise passes for m_t dependence: fits pulled towards the templates' mean mass
     small = [_toy_scan(300, 300, seed=s, bin_width=5.0).calibration.slope for s in range(6)]
     assert np.mean(small) < 0.85
+
+
+def test_one_mass_is_refused_before_any_reconstruction():
+    from nuanalysis.masscan import resolve_inputs
+
+    demo = demo_sample_path("dilepton")
+    with pytest.raises(InputError, match=r"two different masses at least, got 172\.5 GeV"):
+        resolve_inputs([f"172.5={demo}"])
+    assert [m for m, _ in resolve_inputs([f"172.5={demo}", f"175={demo}"])] == [172.5, 175.0]
