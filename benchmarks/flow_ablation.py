@@ -16,7 +16,9 @@ held-out sample (``samples/eval_<channel>.root``, never used for training):
 * ``--model NAME=PATH``: models trained elsewhere (the shipped one, a long run).
 
 Columns: hold-out NLL (−log p of the true ν in (p_x, p_y, η), GeV units, mean),
-width68 of ν p_z (and ν̄ p_z), η, m(ℓν), m(bℓν) with the true b of ν-Flows(mode);
+width68 of ν p_z (and ν̄ p_z), η, m(ℓν), m(bℓν) with the true b of ν-Flows(mode)
+(the most probable of ``--mode-samples`` draws, ``estimator="draws"``, as in the
+tables measured before the ``ascent`` default);
 semileptonic: χ² b_lep accuracy flow(mode) / quadratic per jet multiplicity,
 pooled at 7–9 jets, and the share of the truth-ν − quadratic gap closed there;
 dilepton: m_tt width68 and bias; training events and CPU seconds. Models are
@@ -167,7 +169,7 @@ def ratio(a: float, b: float) -> float:
 
 def evaluate(model, events: PaddedEvents, references: dict, n_samples: int) -> dict:
     """The table's columns for one model on the held-out ``events``."""
-    flow = reconstruct("flow", events, model=model, n_samples=n_samples, seed=0)
+    flow = reconstruct("flow", events, model=model, n_samples=n_samples, seed=0, estimator="draws")
     figures = method_figures(events, flow)["resolution"]
     out = {
         "nll": hold_out_nll(model, events),
