@@ -12,9 +12,11 @@ same events and we print:
   distribution itself and of reco − (same with the true neutrino); m_tt and
   pT_t (definitions: :mod:`nuanalysis.metrics`, shared with ``nuanalysis compare``);
 * for every learned estimator and backend (:data:`VARIANTS`: ``flow`` as the
-  default gradient ascent from 16 draws, the 256-draw mode (also at a second
-  seed: the statistical floor of the comparison), 64 draws or the latent mode's
-  image, ``flow-sample``, ``ff``; torch or onnxruntime): single-event latency and
+  default gradient ascent with the channel's settings, the 256-draw mode (also at
+  a second seed: the statistical floor of the comparison), 64 draws or the latent
+  mode's image, ``flow-sample``, ``ff``; torch or onnxruntime; and any ascent
+  setting as ``flow-ascent-D-S-T``: the best S of D draws climb T steps, D = 1
+  from the latent mode): single-event latency and
   batched events/s at each ``--threads`` count, and its width68 (p_z, η, E of
   each ν, m(ℓν), m(bℓν), m_tt) and the median of m(ℓν), m(bℓν), m_tt − true
   relative to the 256-draw mode's on the same events (issue 11: a fast
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -60,6 +63,8 @@ VARIANTS = {
     "ff-onnx": ("ff", {"backend": "onnx"}),
 }
 """Learned estimators × backends: (registered method, options)."""
+ASCENT_VARIANT = re.compile(r"flow-ascent-(\d+)-(\d+)-(\d+)")
+"""``flow-ascent-D-S-T``: ``flow`` with ascent_draws D, ascent_starts S, ascent_steps T."""
 REFERENCE = "flow-draws"
 """The variant every other is compared with: the 256-draw mode (ν-Flows paper §4)."""
 RATIO_KEYS = ("pz", "eta", "e")
@@ -115,7 +120,7 @@ def compare_variants(
     (at the first thread count) relative to the 256-draw mode's."""
     out = {}
     for label in labels:
-        name, extra = VARIANTS[label]
+        name, extra = variant(label)
         call = options.get(name, {}) | extra
         entry = {"method": name, "options": {k: str(v) for k, v in extra.items()}, "speed": {}}
         for count in threads:
@@ -131,6 +136,15 @@ def compare_variants(
             entry["width_ratio"] = width_ratios(entry["figures"], out[REFERENCE]["figures"])
             entry["bias_shift"] = bias_shifts(entry["figures"], out[REFERENCE]["figures"])
     return out
+
+
+def variant(label: str) -> tuple[str, dict]:
+    """(registered method, options) of a :data:`VARIANTS` label or a ``flow-ascent-D-S-T``."""
+    if match := ASCENT_VARIANT.fullmatch(label):
+        draws, starts, steps = (int(g) for g in match.groups())
+        settings = {"ascent_draws": draws, "ascent_starts": starts, "ascent_steps": steps}
+        return "flow", {"estimator": "ascent"} | settings
+    return VARIANTS[label]
 
 
 def sample_path(channel: str) -> Path:
@@ -261,7 +275,9 @@ def main() -> None:
         "--threads", default="1,2", help="comma-separated thread counts (method table: first)"
     )
     parser.add_argument(
-        "--variants", help=f"comma-separated of {', '.join(VARIANTS)} (default all; 'none')"
+        "--variants",
+        help=f"comma-separated of {', '.join(VARIANTS)}, flow-ascent-D-S-T (default: the "
+        "named ones; 'none')",
     )
     parser.add_argument(
         "--breakdown", action="store_true", help="print where one event's time goes in flow"
@@ -278,9 +294,13 @@ def main() -> None:
         registered = available_methods(channel)
         wanted = args.methods.split(",") if args.methods else [*FLOW_METHODS, *BASELINES]
         variants = args.variants.split(",") if args.variants else list(VARIANTS)
-        unknown = set(variants) - set(VARIANTS) - {"none"}
+        labels = [v for v in variants if v in VARIANTS or ASCENT_VARIANT.fullmatch(v)]
+        unknown = set(variants) - set(labels) - {"none"}
         if unknown:
-            parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+            parser.error(
+                f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)} "
+                "or flow-ascent-D-S-T"
+            )
         names = [m for m in wanted if m in registered]
         options = {
             "flow": {"model": args.model, "seed": 0},
@@ -298,7 +318,6 @@ def main() -> None:
                 name, events, args.time_budget, options.get(name, {})
             )
         speed_events = events.select(slice(0, min(args.speed_events, len(events))))
-        labels = [v for v in variants if v in VARIANTS]
         report["variants"] = compare_variants(events, speed_events, labels, options, threads)
         print_table(channel, report)
         if args.breakdown:

@@ -15,7 +15,7 @@ import torch
 from nuanalysis.errors import OptionError
 from nuanalysis.flows.ascent import ascend_mode
 from nuanalysis.flows.features import event_features, neutrino_targets
-from nuanalysis.flows.inference import ASCENT_DRAWS, flow_mode
+from nuanalysis.flows.inference import ASCENT_SETTINGS, flow_mode
 from nuanalysis.flows.lean_inverse import context_terms, lean_inverse
 from nuanalysis.flows.model_io import build_model, resolve_model
 from nuanalysis.flows.noise import event_noise
@@ -58,16 +58,37 @@ def test_ascent_climbs_above_its_best_draw_and_reports_the_density_of_its_point(
 
 def test_ascent_is_the_default_and_deterministic_at_a_fixed_seed(demo):
     events = demo["dilepton"]
+    draws = ASCENT_SETTINGS["dilepton"].draws
     first = reconstruct("flow", events, seed=2)
     again = reconstruct("flow", events, seed=2)
     np.testing.assert_array_equal(first.momenta, again.momenta)
     np.testing.assert_array_equal(first.weight, again.weight)
     assert not np.allclose(reconstruct("flow", events, seed=5).momenta, first.momenta)
-    explicit = reconstruct("flow", events, seed=2, estimator="ascent", ascent_draws=ASCENT_DRAWS)
+    explicit = reconstruct("flow", events, seed=2, estimator="ascent", ascent_draws=draws)
     np.testing.assert_array_equal(explicit.momenta, first.momenta)
     steps_zero = reconstruct("flow", events, seed=2, ascent_steps=0)
-    best_draw = reconstruct("flow", events, seed=2, estimator="draws", n_samples=ASCENT_DRAWS)
+    best_draw = reconstruct("flow", events, seed=2, estimator="draws", n_samples=draws)
     np.testing.assert_allclose(steps_zero.momenta, best_draw.momenta, rtol=1e-5, atol=1e-4)
+
+
+def test_one_draw_climbs_from_the_latent_mode_whatever_the_seed(demo):
+    """``ascent_draws=1`` (the semileptonic default) starts at f⁻¹(0 | event): without
+    steps it is the ``latent`` estimator, with them it only climbs above it."""
+    events = demo["semileptonic"]
+    assert ASCENT_SETTINGS["semileptonic"].draws == 1
+    latent = reconstruct("flow", events, estimator="latent")
+    unclimbed = reconstruct("flow", events, ascent_steps=0, seed=4)
+    np.testing.assert_allclose(unclimbed.momenta, latent.momenta, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(unclimbed.weight, latent.weight, rtol=1e-5, atol=1e-4)
+    climbed = reconstruct("flow", events, seed=4)
+    np.testing.assert_array_equal(climbed.momenta, reconstruct("flow", events, seed=9).momenta)
+    assert np.all(climbed.weight >= latent.weight - 1e-4)
+    assert np.mean(climbed.weight > latent.weight + 1e-3) > 0.5
+    dilepton = demo["dilepton"]
+    one = reconstruct("flow", dilepton, ascent_draws=1, ascent_starts=1, ascent_steps=0)
+    np.testing.assert_allclose(
+        one.momenta, reconstruct("flow", dilepton, estimator="latent").momenta, atol=1e-4
+    )
 
 
 def test_ascent_stays_finite_and_refuses_non_finite_steps(demo, monkeypatch):

@@ -93,6 +93,7 @@ def test_frame_puts_the_leading_lepton_at_phi_zero_forward_and_inverts_exactly(s
     ("method", "model_type", "options"),
     [
         ("flow", "flow", {"ascent_draws": 16, "seed": 4}),  # the default estimator: ascent
+        ("flow", "flow", {"ascent_draws": 1, "ascent_starts": 1}),  # from the latent mode
         ("flow", "flow", {"n_samples": 16, "seed": 4, "estimator": "draws"}),
         ("flow-sample", "flow", {"seed": 4}),
         ("ff", "ff", {}),

@@ -2,8 +2,10 @@
 
 ν-Flows(mode) keeps the best of 256 draws (paper §4): brute force, and still
 short of the density's maximum. Here the event is encoded once, a few draws
-``x = f⁻¹(z | c)`` are made (:func:`~nuanalysis.flows.noise.event_noise`), the
-``starts`` most probable are kept, and each climbs
+``x = f⁻¹(z | c)`` are made (:func:`~nuanalysis.flows.noise.event_noise`; a
+single one is the latent mode ``z = 0``,
+:mod:`nuanalysis.flows.inference`), the ``starts`` most probable are kept,
+and each climbs
 
     L(z) = log p(f⁻¹(z | c) | c) = log N(z) − log |det ∂f⁻¹/∂z|      (eq. 2)
 

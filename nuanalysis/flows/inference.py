@@ -11,11 +11,15 @@ its context repeated for its draws; events are processed in batches.
 Estimators of the most probable solution (``estimator``):
 
 * ``"ascent"`` (default on torch): the best ``ascent_starts`` of ``ascent_draws``
-  draws climb log p by ``ascent_steps`` gradient steps in latent
-  space (:mod:`nuanalysis.flows.ascent`): a higher log p than the best of 256
-  draws in ~95 % of events at a third of the cost, every resolution within 2 %
-  of the 256-draw mode's or better (``benchmarks/flows.py``); its steps run one
-  after another, so a single event takes ~10× longer than with ``"draws"``;
+  draws climb log p by ``ascent_steps`` gradient steps in latent space
+  (:mod:`nuanalysis.flows.ascent`); with ``ascent_draws = 1`` the single start
+  is the latent mode's image ``f⁻¹(0 | event)`` and the seed plays no part. The
+  defaults differ per channel (:data:`ASCENT_SETTINGS`), each the cheapest setting
+  measured whose every resolution is within 2 % of the 256-draw mode's or better
+  (``benchmarks/flows.py``): semileptonic posteriors are climbed from the latent
+  mode alone (~17× the 256-draw mode's events/s), the dilepton ones, with their
+  up to four kinematic solutions, from several draws (~5×). Its steps run one
+  after another, so a single event takes longer than with ``"draws"``;
 * ``"draws"`` (default on onnx): the most probable of ``n_samples`` draws
   (256, paper §4);
 * ``"latent"``: the image of the latent mode, ``f⁻¹(0 | event)`` — one flow
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,12 +51,21 @@ MODE_SAMPLES = 256
 
 ESTIMATORS = ("ascent", "draws", "latent")
 """How ``flow_mode`` finds the most probable solution (module docstring)."""
-ASCENT_DRAWS = 16
-"""Draws per event from which the best climb (``"ascent"``)."""
-ASCENT_STARTS = 4
-"""Most probable draws that climb (``"ascent"``)."""
-ASCENT_STEPS = 6
-"""Gradient steps of each climb (``"ascent"``)."""
+
+
+class AscentSettings(NamedTuple):
+    """How ``"ascent"`` climbs: ``draws`` candidates, the best ``starts`` climb ``steps`` steps."""
+
+    draws: int
+    starts: int
+    steps: int
+
+
+ASCENT_SETTINGS = {
+    "semileptonic": AscentSettings(draws=1, starts=1, steps=4),
+    "dilepton": AscentSettings(draws=16, starts=4, steps=4),
+}
+"""Default ``"ascent"`` settings per channel (module docstring; ``benchmarks/flows.py``)."""
 
 MAX_ROWS = 65536
 """Flow evaluations per batch (events × samples), bounding memory."""
@@ -128,17 +142,18 @@ def flow_mode(
     first_event_index: int = 0,
     estimator: str | None = None,
     backend: str = "torch",
-    ascent_draws: int = ASCENT_DRAWS,
-    ascent_starts: int = ASCENT_STARTS,
-    ascent_steps: int = ASCENT_STEPS,
+    ascent_draws: int | None = None,
+    ascent_starts: int | None = None,
+    ascent_steps: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ν-Flows(mode): (n, n_nu, 3) most probable solution and its (n,) log-prob.
 
     ``estimator`` (module docstring; None: ``"ascent"`` on torch, ``"draws"`` on
     onnx): ``"draws"`` keeps the best of ``n_samples`` draws (only the best is
     kept, so memory does not grow with ``n_samples``); ``"ascent"`` climbs from the
-    best ``ascent_starts`` of ``ascent_draws`` draws; ``"latent"`` ignores the seed.
-    Each estimator ignores the others' options.
+    best ``ascent_starts`` of ``ascent_draws`` draws (None: the channel's
+    :data:`ASCENT_SETTINGS`); ``"latent"`` ignores the seed. Each estimator ignores
+    the others' options.
     """
     if estimator is None:
         onnx = backend == "onnx" or (isinstance(model, str | Path) and str(model).endswith(".onnx"))
@@ -146,16 +161,13 @@ def flow_mode(
     if estimator not in ESTIMATORS:
         raise OptionError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     if estimator == "ascent":
-        return _ascent_mode(
-            events,
-            model,
-            ascent_draws,
-            seed,
-            first_event_index,
-            backend,
-            ascent_starts,
-            ascent_steps,
+        defaults = ASCENT_SETTINGS[events.channel]
+        settings = AscentSettings(
+            defaults.draws if ascent_draws is None else ascent_draws,
+            defaults.starts if ascent_starts is None else ascent_starts,
+            defaults.steps if ascent_steps is None else ascent_steps,
         )
+        return _ascent_mode(events, model, settings, seed, first_event_index, backend)
     latent = estimator == "latent"
     draws = 1 if latent else n_samples
     best = np.zeros((len(events), events.n_neutrinos, 3))
@@ -170,14 +182,13 @@ def flow_mode(
 def _ascent_mode(
     events: PaddedEvents,
     model: ModelLike,
-    n_draws: int,
+    settings: AscentSettings,
     seed: int,
     first_event_index: int,
     backend: str,
-    starts: int,
-    steps: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``"ascent"`` estimator, batch by batch (:mod:`nuanalysis.flows.ascent`)."""
+    n_draws, starts, steps = settings
     if not 1 <= starts <= n_draws:
         raise OptionError(
             f"ascent_starts must be between 1 and ascent_draws = {n_draws}, got {starts}"
@@ -191,8 +202,11 @@ def _ascent_mode(
     mode = np.zeros((len(events), runner.n_targets))
     log_prob = np.zeros(len(events))
     for part in _batches(len(events), n_draws):
-        n = part.stop - part.start
-        noise = event_noise(seed, first_event_index + part.start, n, n_draws, runner.n_targets)
+        shape = (part.stop - part.start, n_draws, runner.n_targets)
+        if n_draws == 1:  # the latent mode's image
+            noise = np.zeros(shape, dtype=np.float32)
+        else:
+            noise = event_noise(seed, first_event_index + part.start, *shape)
         mode[part], log_prob[part], _ = runner.ascend_mode(
             features.select(part), noise, starts, steps
         )

@@ -9,7 +9,8 @@ chunk's first global entry): event i's draws depend only on ``seed`` and
 (default) or ``"onnx"`` (onnxruntime; :mod:`nuanalysis.flows.runtime`).
 ``flow`` also takes ``estimator``: ``"ascent"`` (default on torch: the best
 ``ascent_starts`` of ``ascent_draws`` draws climb log p by ``ascent_steps``
-gradient steps), ``"draws"`` (default on onnx: the best of ``n_samples``) or
+gradient steps; defaults per channel, ``ascent_draws=1`` climbs from the latent
+mode), ``"draws"`` (default on onnx: the best of ``n_samples``) or
 ``"latent"`` (the latent mode's image): :mod:`nuanalysis.flows.inference`.
 A flow always returns a solution, so ``valid`` is True for every event;
 events with non-finite inputs raise :class:`~nuanalysis.errors.InputError`.
@@ -22,9 +23,6 @@ from typing import Annotated
 import numpy as np
 
 from nuanalysis.flows.inference import (
-    ASCENT_DRAWS,
-    ASCENT_STARTS,
-    ASCENT_STEPS,
     ESTIMATORS,
     MODE_SAMPLES,
     ModelLike,
@@ -57,9 +55,9 @@ def flow_mode_method(
     first_event_index: int = 0,
     estimator: Annotated[str, OneOf(ESTIMATORS)] | None = None,
     backend: Backend = "torch",
-    ascent_draws: PositiveCount = ASCENT_DRAWS,
-    ascent_starts: PositiveCount = ASCENT_STARTS,
-    ascent_steps: NonNegativeCount = ASCENT_STEPS,
+    ascent_draws: PositiveCount | None = None,
+    ascent_starts: PositiveCount | None = None,
+    ascent_steps: NonNegativeCount | None = None,
 ) -> NeutrinoResult:
     momenta, log_prob = flow_mode(
         events,
