@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from nuanalysis.errors import OptionError
-from nuanalysis.flows.ascent import ascend_mode
+from nuanalysis.flows.ascent import ascend_mode, ascend_mode_by_differences
 from nuanalysis.flows.features import event_features, neutrino_targets
 from nuanalysis.flows.inference import ASCENT_SETTINGS, flow_mode
 from nuanalysis.flows.lean_inverse import context_terms, lean_inverse
 from nuanalysis.flows.model_io import build_model, resolve_model
 from nuanalysis.flows.noise import event_noise
 from nuanalysis.flows.presets import preset
+from nuanalysis.flows.runtime import TorchRunner
 from nuanalysis.io import demo_sample_path, load_padded
 from nuanalysis.methods.registry import reconstruct
 
@@ -126,18 +127,33 @@ def test_refused_ascent_options_say_why(demo):
         reconstruct("flow", events, ascent_steps=-1)
     with pytest.raises(OptionError, match=r"ascent_starts.*integer ≥ 1"):
         reconstruct("flow", events, ascent_starts=0)
-    with pytest.raises(OptionError, match="estimator 'ascent' differentiates the flow"):
-        reconstruct("flow", events, estimator="ascent", backend="onnx")
     with pytest.raises(OptionError, match="estimator"):
         reconstruct("flow", events, estimator="newton")
 
 
-def test_onnx_backend_defaults_to_the_draws(demo):
-    """onnxruntime cannot differentiate the graph: its default is the best of 256 draws."""
-    events = demo["dilepton"].select(slice(0, 10))
-    onnx = reconstruct("flow", events, seed=1, backend="onnx")
-    draws = reconstruct("flow", events, seed=1, estimator="draws")
-    np.testing.assert_allclose(onnx.weight, draws.weight, rtol=1e-4, atol=1e-4)
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_forward_differences_climb_as_the_autograd_ascent(demo, channel):
+    """The ascent of a flow known only by its sampling pass (an ONNX graph): fed the torch
+    model's own pass, it must reach the autograd climb's log p, and in onnxruntime too."""
+    events = demo[channel].select(slice(0, 30))
+    model = resolve_model(None, channel, "flow")
+    features = event_features(events)
+    noise = event_noise(3, 0, len(events), 8, model.n_targets)
+    autograd = ascend_mode(model, features.to_torch(), torch.as_tensor(noise), starts=2, steps=4)
+    by_differences = ascend_mode_by_differences(
+        TorchRunner(model).sample_from_noise, features, noise, starts=2, steps=4
+    )
+    start = autograd[2].numpy()
+    np.testing.assert_allclose(by_differences[2], start, rtol=1e-5, atol=1e-4)
+    assert np.all(by_differences[1] >= start - 1e-5)
+    assert np.mean(by_differences[1] > start + 1e-3) > 0.5
+    gap = by_differences[1] - autograd[1].detach().numpy()
+    assert abs(np.median(gap)) < 0.01 and np.quantile(np.abs(gap), 0.8) < 0.05
+
+    onnx = reconstruct("flow", events, seed=1, backend="onnx")  # ascent is its default too
+    in_torch = reconstruct("flow", events, seed=1)
+    gap = onnx.weight - in_torch.weight
+    assert abs(np.median(gap)) < 0.01 and np.quantile(np.abs(gap), 0.8) < 0.05
 
 
 @pytest.mark.parametrize("channel", CHANNELS)

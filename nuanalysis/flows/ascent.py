@@ -25,6 +25,10 @@ rounding), and a canonical-frame model stays exactly equivariant.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 from nuanalysis.flows.features import EventFeatures
@@ -37,13 +41,20 @@ GROW = 1.5
 """Step-length factor after a step that raised log p."""
 SHRINK = 0.3
 """Step-length factor after a refused step."""
+DIFFERENCE_STEP = 1e-2
+"""Latent offset of the forward differences of :func:`ascend_mode_by_differences`."""
+
+
+Evaluate = Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+"""(N, D) latent points, whether ∇_z L is wanted → the (N, P) points they map to (in
+whatever coordinates the caller keeps), their (N,) L(z) and (N, D) ∇_z L (zeros unless wanted)."""
 
 
 def _latent_log_prob(
-    model: NeutrinoFlowModel, latent: torch.Tensor, terms: list[torch.Tensor], gradient: bool
+    model: NeutrinoFlowModel, terms: list[torch.Tensor], latent: torch.Tensor, gradient: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Standardised targets, their log-density L(z) and ∇_z L (zeros unless ``gradient``)
-    for (N, D) latent points (``terms``: the context,
+    """:data:`Evaluate` by autograd: standardised targets, L(z) and ∇_z L for (N, D)
+    latent points (``terms``: the context,
     :meth:`~nuanalysis.flows.flow.ConditionalFlow.context_terms`)."""
     if not gradient:
         with torch.no_grad():
@@ -56,33 +67,30 @@ def _latent_log_prob(
 
 
 def _climb(
-    model: NeutrinoFlowModel,
+    evaluate: Evaluate,
     latent: torch.Tensor,
-    scaled: torch.Tensor,
+    points: torch.Tensor,
     log_prob: torch.Tensor,
-    terms: list[torch.Tensor],
     steps: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` trust-region ascent steps from (N, D) ``latent`` (module docstring)."""
     if steps == 0:
-        return scaled, log_prob
+        return points, log_prob
     radius = torch.full_like(log_prob, FIRST_STEP)
-    _, _, gradient = _latent_log_prob(model, latent, terms, gradient=True)
+    _, _, gradient = evaluate(latent, True)
     for step in range(steps):
         norm = gradient.norm(dim=1, keepdim=True).clamp_min(torch.finfo(gradient.dtype).tiny)
         proposal = latent + radius[:, None] * gradient / norm
         last = step == steps - 1  # its gradient would never be used
-        new_scaled, new_log_prob, new_gradient = _latent_log_prob(
-            model, proposal, terms, gradient=not last
-        )
+        new_points, new_log_prob, new_gradient = evaluate(proposal, not last)
         kept = torch.isfinite(new_log_prob) & (new_log_prob > log_prob)
-        kept &= torch.isfinite(new_scaled).all(dim=1) & torch.isfinite(new_gradient).all(dim=1)
+        kept &= torch.isfinite(new_points).all(dim=1) & torch.isfinite(new_gradient).all(dim=1)
         latent = torch.where(kept[:, None], proposal, latent)
-        scaled = torch.where(kept[:, None], new_scaled, scaled)
+        points = torch.where(kept[:, None], new_points, points)
         gradient = torch.where(kept[:, None], new_gradient, gradient)
         log_prob = torch.where(kept, new_log_prob, log_prob)
         radius = torch.where(kept, radius * GROW, radius * SHRINK)
-    return scaled, log_prob
+    return points, log_prob
 
 
 def ascend_mode(
@@ -111,11 +119,10 @@ def ascend_mode(
     rows = torch.arange(batch)[:, None]
     with torch.enable_grad():
         climbed, climbed_log_prob = _climb(
-            model,
+            functools.partial(_latent_log_prob, model, terms),
             noise[rows, top].reshape(-1, dimension),
             scaled[rows, top].reshape(-1, dimension),
             log_prob[rows, top].reshape(-1),
-            terms,
             steps,
         )
     climbed_log_prob = climbed_log_prob.reshape(batch, starts)
@@ -135,3 +142,55 @@ def _to_lab(
     """Standardised targets in the model's frame → physical lab (p_x, p_y, η)."""
     with torch.no_grad():
         return frame.targets_inverse(model.standardiser.target_inverse(scaled))
+
+
+def ascend_mode_by_differences(
+    sample_from_noise: Callable[[EventFeatures, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    features: EventFeatures,
+    noise: np.ndarray,
+    starts: int,
+    steps: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`ascend_mode` for a flow known only by its sampling pass (an ONNX graph):
+    ``sample_from_noise(features, (B, S, D) noise) → (B, S, D) samples, (B, S) log p``.
+
+    ∇_z L comes from forward differences, (L(z + h e_i) − L(z)) / h with h =
+    :data:`DIFFERENCE_STEP`, evaluated in the same pass as L(z): each step is one
+    call of ``starts × (1 + D)`` rows per event. numpy (B, D) mode, (B,) log p
+    and (B,) log p of the best draw, as :func:`ascend_mode`.
+    """
+    batch, _, dimension = noise.shape
+    samples, log_prob = (torch.from_numpy(a) for a in sample_from_noise(features, noise))
+    top = log_prob.topk(starts, dim=1).indices
+    rows = torch.arange(batch)[:, None]
+    offsets = torch.cat([torch.zeros(1, dimension), DIFFERENCE_STEP * torch.eye(dimension)])
+
+    def evaluate(latent: torch.Tensor, gradient: bool):
+        latent = latent.reshape(batch, starts, 1, dimension)
+        if gradient:
+            latent = latent + offsets
+        points, values = sample_from_noise(features, latent.reshape(batch, -1, dimension).numpy())
+        points = torch.from_numpy(points).reshape(batch, starts, -1, dimension)[:, :, 0]
+        values = torch.from_numpy(values).reshape(batch, starts, -1)
+        slope = (values[..., 1:] - values[..., :1]) / DIFFERENCE_STEP
+        if not gradient:
+            slope = torch.zeros(batch, starts, dimension)
+        return (
+            points.reshape(-1, dimension),
+            values[..., 0].reshape(-1),
+            slope.reshape(-1, dimension),
+        )
+
+    climbed, climbed_log_prob = _climb(
+        evaluate,
+        torch.from_numpy(np.ascontiguousarray(noise))[rows, top].reshape(-1, dimension),
+        samples[rows, top].reshape(-1, dimension),
+        log_prob[rows, top].reshape(-1),
+        steps,
+    )
+    climbed_log_prob = climbed_log_prob.reshape(batch, starts)
+    best = climbed_log_prob.argmax(dim=1)
+    index = torch.arange(batch)
+    mode = climbed.reshape(batch, starts, dimension)[index, best]
+    best_draw = log_prob.max(dim=1).values
+    return mode.numpy(), climbed_log_prob[index, best].numpy(), best_draw.numpy()

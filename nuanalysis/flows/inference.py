@@ -10,7 +10,7 @@ its context repeated for its draws; events are processed in batches.
 
 Estimators of the most probable solution (``estimator``):
 
-* ``"ascent"`` (default on torch): the best ``ascent_starts`` of ``ascent_draws``
+* ``"ascent"`` (default): the best ``ascent_starts`` of ``ascent_draws``
   draws climb log p by ``ascent_steps`` gradient steps in latent space
   (:mod:`nuanalysis.flows.ascent`); with ``ascent_draws = 1`` the single start
   is the latent mode's image ``f⁻¹(0 | event)`` and the seed plays no part. The
@@ -20,7 +20,7 @@ Estimators of the most probable solution (``estimator``):
   mode alone (~17× the 256-draw mode's events/s), the dilepton ones, with their
   up to four kinematic solutions, from several draws (~5×). Its steps run one
   after another, so a single event takes longer than with ``"draws"``;
-* ``"draws"`` (default on onnx): the most probable of ``n_samples`` draws
+* ``"draws"``: the most probable of ``n_samples`` draws
   (256, paper §4);
 * ``"latent"``: the image of the latent mode, ``f⁻¹(0 | event)`` — one flow
   pass, ~50× faster, but not the density's mode: on held-out samples its
@@ -28,7 +28,8 @@ Estimators of the most probable solution (``estimator``):
 
 ``backend`` (``"torch"`` or ``"onnx"``) picks the runner
 (:mod:`nuanalysis.flows.runtime`); a ``.onnx`` model path implies ``"onnx"``,
-which cannot differentiate the flow and so has no ``"ascent"``.
+whose ascent steps along forward differences (a graph has no autograd): the
+same log p to ~10⁻² (dilepton) or ~10⁻³ (semileptonic), one call per step.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def flow_mode(
     n_samples: int = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
-    estimator: str | None = None,
+    estimator: str = "ascent",
     backend: str = "torch",
     ascent_draws: int | None = None,
     ascent_starts: int | None = None,
@@ -148,16 +149,12 @@ def flow_mode(
 ) -> tuple[np.ndarray, np.ndarray]:
     """ν-Flows(mode): (n, n_nu, 3) most probable solution and its (n,) log-prob.
 
-    ``estimator`` (module docstring; None: ``"ascent"`` on torch, ``"draws"`` on
-    onnx): ``"draws"`` keeps the best of ``n_samples`` draws (only the best is
-    kept, so memory does not grow with ``n_samples``); ``"ascent"`` climbs from the
-    best ``ascent_starts`` of ``ascent_draws`` draws (None: the channel's
-    :data:`ASCENT_SETTINGS`); ``"latent"`` ignores the seed. Each estimator ignores
-    the others' options.
+    ``estimator`` (module docstring): ``"draws"`` keeps the best of ``n_samples``
+    draws (only the best is kept, so memory does not grow with ``n_samples``);
+    ``"ascent"`` climbs from the best ``ascent_starts`` of ``ascent_draws`` draws
+    (None: the channel's :data:`ASCENT_SETTINGS`); ``"latent"`` ignores the seed.
+    Each estimator ignores the others' options.
     """
-    if estimator is None:
-        onnx = backend == "onnx" or (isinstance(model, str | Path) and str(model).endswith(".onnx"))
-        estimator = "draws" if onnx else "ascent"
     if estimator not in ESTIMATORS:
         raise OptionError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     if estimator == "ascent":

@@ -4,9 +4,9 @@ Both offer the same two calls, so :mod:`nuanalysis.flows.inference` never
 asks which one it holds (one interface, several backends, as pyhf's tensor
 backends): ``sample_from_noise(features, noise) → (samples, log_prob)`` for a
 flow and ``predict(features) → prediction`` for ν-FF, numpy in and out, in
-the layout of :mod:`nuanalysis.flows.onnx_export`. ``ascend_mode`` (the
-``ascent`` estimator, :mod:`nuanalysis.flows.ascent`) needs the flow's
-gradient, so only the torch runner has it; onnxruntime refuses it clearly.
+the layout of :mod:`nuanalysis.flows.onnx_export`, and ``ascend_mode`` (the
+``ascent`` estimator, :mod:`nuanalysis.flows.ascent`): by autograd in torch,
+by forward differences over the graph's sampling pass in onnxruntime.
 
 ``backend="onnx"`` runs a ``.onnx`` file written by ``nuanalysis export`` (a
 ``model`` path ending in ``.onnx`` implies it), or exports a torch model in
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from nuanalysis.errors import ModelError, OptionError
-from nuanalysis.flows.ascent import ascend_mode
+from nuanalysis.flows.ascent import ascend_mode, ascend_mode_by_differences
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
 from nuanalysis.flows.model_io import check_model_config, read_model_file, resolve_model
@@ -112,11 +112,12 @@ class OnnxRunner:
         samples, log_prob = self.session.run(["samples", "log_prob"], feeds)
         return samples, log_prob
 
-    def ascend_mode(self, *_) -> None:
-        raise OptionError(
-            "estimator 'ascent' differentiates the flow, which an ONNX graph cannot: "
-            "use backend 'torch', or estimator 'draws' or 'latent' with backend 'onnx'"
-        )
+    def ascend_mode(
+        self, features: EventFeatures, noise: np.ndarray, starts: int, steps: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``ascent`` estimator with forward-difference gradients
+        (:func:`~nuanalysis.flows.ascent.ascend_mode_by_differences`): a graph has no autograd."""
+        return ascend_mode_by_differences(self.sample_from_noise, features, noise, starts, steps)
 
     def predict(self, features: EventFeatures) -> np.ndarray:
         (prediction,) = self.session.run(["prediction"], self._feeds(features))

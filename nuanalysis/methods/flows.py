@@ -7,10 +7,10 @@ model; default the pretrained model shipped for the events' channel),
 chunk's first global entry): event i's draws depend only on ``seed`` and
 ``first_event_index + i``, never on the chunking. ``backend``: ``"torch"``
 (default) or ``"onnx"`` (onnxruntime; :mod:`nuanalysis.flows.runtime`).
-``flow`` also takes ``estimator``: ``"ascent"`` (default on torch: the best
+``flow`` also takes ``estimator``: ``"ascent"`` (default: the best
 ``ascent_starts`` of ``ascent_draws`` draws climb log p by ``ascent_steps``
 gradient steps; defaults per channel, ``ascent_draws=1`` climbs from the latent
-mode), ``"draws"`` (default on onnx: the best of ``n_samples``) or
+mode; by forward differences on onnx), ``"draws"`` (the best of ``n_samples``) or
 ``"latent"`` (the latent mode's image): :mod:`nuanalysis.flows.inference`.
 A flow always returns a solution, so ``valid`` is True for every event;
 events with non-finite inputs raise :class:`~nuanalysis.errors.InputError`.
@@ -53,7 +53,7 @@ def flow_mode_method(
     n_samples: PositiveCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
-    estimator: Annotated[str, OneOf(ESTIMATORS)] | None = None,
+    estimator: Annotated[str, OneOf(ESTIMATORS)] = "ascent",
     backend: Backend = "torch",
     ascent_draws: PositiveCount | None = None,
     ascent_starts: PositiveCount | None = None,
