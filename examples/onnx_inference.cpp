@@ -20,8 +20,12 @@
 //                               mode's image; draw S of them for the posterior)
 // Outputs:
 //   samples  (B, S, 6)   float  px, py, eta of nu (from W+), then of nubar
-//   log_prob (B, S)      float  log-density of each sample; keep the highest of
-//                               256 draws for the most probable solution
+//   log_prob (B, S)      float  log-density of each sample; the highest of 256
+//                               draws is the paper's most probable solution
+//                               (nuanalysis's default `flow` climbs further from
+//                               the best draws: one more Run per step, with
+//                               z + 0.01 e_i rows for forward differences;
+//                               ascend_mode_by_differences in flows/ascent.py)
 // A semileptonic model has 1 lepton of 5 features (no charge) and 3 targets.
 
 #include <onnxruntime_cxx_api.h>
@@ -114,7 +118,7 @@ int main() {
     const float* samples = outputs[0].GetTensorData<float>();
     const float* log_prob = outputs[1].GetTensorData<float>();
 
-    int best = 0;  // the most probable of the draws (nuanalysis method `flow`)
+    int best = 0;  // the most probable of the draws (`flow.estimator=draws`)
     for (int s = 1; s < kDraws; ++s)
         if (log_prob[s] > log_prob[best]) best = s;
     const float* nu = &samples[best * kTargets];
