@@ -18,6 +18,9 @@ space the same budget found lower log p and worse resolutions
 its log p is never below the best draw's (a refused step keeps the point),
 and non-finite steps are refused, so the result is always finite.
 
+An exported graph has no autograd: :func:`ascend_mode_by_differences` climbs
+the same way with ∇_z L from forward differences over the graph's sampling pass.
+
 Every choice depends on the event's own draws only, so results are
 deterministic at a fixed seed and independent of batching (up to float
 rounding), and a canonical-frame model stays exactly equivariant.
@@ -93,6 +96,34 @@ def _climb(
     return points, log_prob
 
 
+def _climb_best_draws(
+    evaluate: Evaluate,
+    noise: torch.Tensor,
+    points: torch.Tensor,
+    log_prob: torch.Tensor,
+    starts: int,
+    steps: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per event, the ``starts`` most probable of the (B, K, D) ``noise`` draws (mapped to
+    (B, K, D) ``points`` with (B, K) ``log_prob``) climb ``steps`` steps; the best climbed
+    (B, D) point, its (B,) log p and the (B,) log p of the best draw."""
+    batch, _, dimension = noise.shape
+    top = log_prob.topk(starts, dim=1).indices
+    rows = torch.arange(batch)[:, None]
+    climbed, climbed_log_prob = _climb(
+        evaluate,
+        noise[rows, top].reshape(-1, dimension),
+        points[rows, top].reshape(-1, dimension),
+        log_prob[rows, top].reshape(-1),
+        steps,
+    )
+    climbed_log_prob = climbed_log_prob.reshape(batch, starts)
+    best = climbed_log_prob.argmax(dim=1)
+    index = torch.arange(batch)
+    chosen = climbed.reshape(batch, starts, dimension)[index, best]
+    return chosen, climbed_log_prob[index, best], log_prob.max(dim=1).values
+
+
 def ascend_mode(
     model: NeutrinoFlowModel,
     features: EventFeatures,
@@ -112,28 +143,17 @@ def ascend_mode(
         context = model.encode(features, frame)
         scaled, log_prob = model.flow.from_noise(noise.reshape(-1, dimension), context, n_draws)
         terms = model.flow.context_terms(context, starts)
-    scaled = scaled.reshape(batch, n_draws, dimension)
-    log_prob = log_prob.reshape(batch, n_draws)
-    best_draw = log_prob.max(dim=1).values
-    top = log_prob.topk(starts, dim=1).indices
-    rows = torch.arange(batch)[:, None]
     with torch.enable_grad():
-        climbed, climbed_log_prob = _climb(
+        chosen, chosen_log_prob, best_draw = _climb_best_draws(
             functools.partial(_latent_log_prob, model, terms),
-            noise[rows, top].reshape(-1, dimension),
-            scaled[rows, top].reshape(-1, dimension),
-            log_prob[rows, top].reshape(-1),
+            noise,
+            scaled.reshape(batch, n_draws, dimension),
+            log_prob.reshape(batch, n_draws),
+            starts,
             steps,
         )
-    climbed_log_prob = climbed_log_prob.reshape(batch, starts)
-    best = climbed_log_prob.argmax(dim=1)
-    index = torch.arange(batch)
-    chosen = climbed.reshape(batch, starts, dimension)[index, best]
-    return (
-        _to_lab(model, frame, chosen),
-        climbed_log_prob[index, best] + model.standardiser.target_log_jacobian(),
-        best_draw + model.standardiser.target_log_jacobian(),
-    )
+    log_jacobian = model.standardiser.target_log_jacobian()
+    return _to_lab(model, frame, chosen), chosen_log_prob + log_jacobian, best_draw + log_jacobian
 
 
 def _to_lab(
@@ -160,37 +180,33 @@ def ascend_mode_by_differences(
     and (B,) log p of the best draw, as :func:`ascend_mode`.
     """
     batch, _, dimension = noise.shape
-    samples, log_prob = (torch.from_numpy(a) for a in sample_from_noise(features, noise))
-    top = log_prob.topk(starts, dim=1).indices
-    rows = torch.arange(batch)[:, None]
     offsets = torch.cat([torch.zeros(1, dimension), DIFFERENCE_STEP * torch.eye(dimension)])
 
     def evaluate(latent: torch.Tensor, gradient: bool):
-        latent = latent.reshape(batch, starts, 1, dimension)
+        latent = latent.reshape(batch, -1, 1, dimension)
         if gradient:
             latent = latent + offsets
+        rows = latent.shape[1]
         points, values = sample_from_noise(features, latent.reshape(batch, -1, dimension).numpy())
-        points = torch.from_numpy(points).reshape(batch, starts, -1, dimension)[:, :, 0]
-        values = torch.from_numpy(values).reshape(batch, starts, -1)
+        points = torch.from_numpy(points).reshape(batch, rows, -1, dimension)[:, :, 0]
+        values = torch.from_numpy(values).reshape(batch, rows, -1)
         slope = (values[..., 1:] - values[..., :1]) / DIFFERENCE_STEP
         if not gradient:
-            slope = torch.zeros(batch, starts, dimension)
+            slope = torch.zeros(batch, rows, dimension)
         return (
             points.reshape(-1, dimension),
             values[..., 0].reshape(-1),
             slope.reshape(-1, dimension),
         )
 
-    climbed, climbed_log_prob = _climb(
+    latent = torch.from_numpy(np.ascontiguousarray(noise, dtype=np.float32))
+    points, log_prob, _ = evaluate(latent, False)
+    mode, mode_log_prob, best_draw = _climb_best_draws(
         evaluate,
-        torch.from_numpy(np.ascontiguousarray(noise))[rows, top].reshape(-1, dimension),
-        samples[rows, top].reshape(-1, dimension),
-        log_prob[rows, top].reshape(-1),
+        latent,
+        points.reshape(noise.shape),
+        log_prob.reshape(noise.shape[:2]),
+        starts,
         steps,
     )
-    climbed_log_prob = climbed_log_prob.reshape(batch, starts)
-    best = climbed_log_prob.argmax(dim=1)
-    index = torch.arange(batch)
-    mode = climbed.reshape(batch, starts, dimension)[index, best]
-    best_draw = log_prob.max(dim=1).values
-    return mode.numpy(), climbed_log_prob[index, best].numpy(), best_draw.numpy()
+    return mode.numpy(), mode_log_prob.numpy(), best_draw.numpy()
