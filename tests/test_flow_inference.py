@@ -97,8 +97,9 @@ def test_first_event_index_offsets_the_draws(demo):
     tail, tail_log_prob = sample_posterior(
         events.select(slice(100, None)), 4, seed=2, first_event_index=100
     )
-    np.testing.assert_array_equal(tail, whole[100:])
-    # the density passes through batch-shaped reductions: equal up to float rounding
+    # the same noise; the flow's float32 matrix products and reductions depend on the batch
+    # shape, so samples and densities are equal up to float rounding (1e-7 relative seen)
+    np.testing.assert_allclose(tail, whole[100:], rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(tail_log_prob, whole_log_prob[100:], rtol=1e-5)
     unshifted, _ = sample_posterior(events.select(slice(100, None)), 4, seed=2)
     assert not np.allclose(unshifted, whole[100:])
