@@ -18,13 +18,14 @@ Printed per model:
    m_bℓ's on the same events.
 
 Measured (samples/mass: 6000 dilepton events at each of 169, 171, 172.5, 174, 176 GeV,
-seeds 501–505; shipped model; ``nuanalysis masscan --input 'samples/mass/dilepton_mt*.root'``):
-slope of the window mean, ratio to truth-ν's — truth 0.661 ± 0.049, flow 0.60 ± 0.09,
+seeds 501–505; shipped model, ``flow`` as ascent 16/4/4; ``nuanalysis masscan --input
+'samples/mass/dilepton_mt*.root'``):
+slope of the window mean, ratio to truth-ν's — truth 0.661 ± 0.049, flow 0.57 ± 0.09,
 flow-sample 0.77 ± 0.11, flow-posterior (32 draws) 0.61 ± 0.08, NW 0.16 ± 0.04, ellipse 0.00,
 m_bℓ 0.79 ± 0.11. σ(m_t) at 10 000 events, template fit / calibrated σ/k / window mean:
-truth 0.16 / 0.16 / 0.31, flow 0.40 / 0.45 / 0.55, flow-sample 0.46 / 0.47 / 0.50,
+truth 0.16 / 0.16 / 0.31, flow 0.43 / 0.46 / 0.58, flow-sample 0.46 / 0.47 / 0.50,
 flow-posterior 0.39 / 0.34 / 0.42, NW 0.94 / 0.81 / 0.87, m_bℓ 0.39 / 0.58 / 0.50 GeV
-(calibration slopes k: 0.99, 0.90, 0.96, 1.15, 1.17, —, 0.68, each ±0.05–0.28).
+(calibration slopes k: 0.99, 0.95, 0.96, 1.15, 1.17, —, 0.68, each ±0.05–0.28).
 The mass-agnostic runs/model_dilepton_mix.pt (default preset, canonical frame, 7 masses
 166–179 GeV, 35 min): slope ratio flow 0.67 ± 0.10, flow-sample 0.82 ± 0.12, flow-posterior
 0.66 ± 0.08 (target ≥ 0.9 not met); σ at 10 000 events (fit / σ/k / mean) flow 0.50 / 0.48 /
