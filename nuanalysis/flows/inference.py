@@ -17,8 +17,8 @@ Estimators of the most probable solution (``estimator``):
   defaults differ per channel (:data:`ASCENT_SETTINGS`), each the cheapest setting
   measured whose every resolution is within 2 % of the 256-draw mode's or better
   (``benchmarks/flows.py``): semileptonic posteriors are climbed from the latent
-  mode alone (~17× the 256-draw mode's events/s), the dilepton ones, with their
-  up to four kinematic solutions, from several draws (~5×). Its steps run one
+  mode alone (10–17× the 256-draw mode's events/s), the dilepton ones, with their
+  up to four kinematic solutions, from several draws (4–5×). Its steps run one
   after another, so a single event takes longer than with ``"draws"``;
 * ``"draws"``: the most probable of ``n_samples`` draws
   (256, paper §4);
@@ -80,6 +80,12 @@ def _batches(n_events: int, rows_per_event: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n_events))
 
 
+def _noise(seed: int, first: int, shape: tuple[int, int, int], latent: bool) -> np.ndarray:
+    """(events, draws, D) latent noise of the events from global index ``first`` on:
+    seeded draws (:func:`~nuanalysis.flows.noise.event_noise`), or zeros, the latent mode."""
+    return np.zeros(shape, dtype=np.float32) if latent else event_noise(seed, first, *shape)
+
+
 def _draw(
     events: PaddedEvents,
     n_samples: int,
@@ -102,10 +108,7 @@ def _draw(
     for part in _batches(len(events), n_samples):
         n = part.stop - part.start
         shape = (n, n_samples, runner.n_targets)
-        if latent_mode:
-            noise = np.zeros(shape, dtype=np.float32)
-        else:
-            noise = event_noise(seed, first_event_index + part.start, *shape)
+        noise = _noise(seed, first_event_index + part.start, shape, latent_mode)
         drawn, log_prob = runner.sample_from_noise(features.select(part), noise)
         yield part, momenta_from_targets(drawn, runner.n_neutrinos), log_prob.astype(np.float64)
 
@@ -200,10 +203,7 @@ def _ascent_mode(
     log_prob = np.zeros(len(events))
     for part in _batches(len(events), n_draws):
         shape = (part.stop - part.start, n_draws, runner.n_targets)
-        if n_draws == 1:  # the latent mode's image
-            noise = np.zeros(shape, dtype=np.float32)
-        else:
-            noise = event_noise(seed, first_event_index + part.start, *shape)
+        noise = _noise(seed, first_event_index + part.start, shape, latent=n_draws == 1)
         mode[part], log_prob[part], _ = runner.ascend_mode(
             features.select(part), noise, starts, steps
         )
