@@ -32,8 +32,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.io import demo_sample_path, load_padded
-from nuanalysis.methods.candidates import b_jet_candidate_indices
 from nuanalysis.methods.registry import reconstruct
 from nuanalysis.metrics import binomial_fraction, width68
 from nuanalysis.observables import reco_observables, truth_observables

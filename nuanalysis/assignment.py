@@ -22,7 +22,7 @@ GeV, we use the generator's top mass) under the true assignment, per neutrino
 method (paper Table 3): :func:`calibrate_sigmas`.
 
 Dilepton tt̄: the b ↔ lepton pairing of the two b-jet candidates
-(:func:`nuanalysis.methods.candidates.b_jet_candidates`) minimises the
+(:func:`nuanalysis.candidates.b_jet_candidates`) minimises the
 analogous (m_t − m_bℓ⁺ν)²/σ² + (m_t − m_b̄ℓ⁻ν̄)²/σ² (:func:`pair_dilepton`; one σ
 for both tops, so σ — still calibrated and reported — does not change the choice),
 unless the method chose the pairing itself (``extras["b_pairing"]``, or
@@ -45,9 +45,9 @@ import numba
 import numpy as np
 
 from baselines.constants import TOP_MASS, W_MASS
+from nuanalysis.candidates import b_jet_candidate_indices, b_jet_candidates
 from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
-from nuanalysis.methods.candidates import b_jet_candidate_indices, b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
 from nuanalysis.observables import PAIRING_KEYS, posterior_pairing, top_mass_pairing
 from nuanalysis.padded import PaddedEvents

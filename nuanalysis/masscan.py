@@ -85,9 +85,9 @@ from pathlib import Path
 import numpy as np
 
 from baselines.constants import TOP_MASS
+from nuanalysis.candidates import b_jet_candidates
 from nuanalysis.errors import InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
-from nuanalysis.methods.candidates import b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
 from nuanalysis.observables import PAIRING_KEYS
 from nuanalysis.oversampling import event_fractions

@@ -2,7 +2,7 @@
 
 Reco level (DESIGN.md, "Figures we report"): the top is ℓ⁺ + b + ν and the
 antitop ℓ⁻ + b̄ + ν̄, with the two b-jet candidates of
-:func:`nuanalysis.methods.candidates.b_jet_candidates`. Which candidate goes
+:func:`nuanalysis.candidates.b_jet_candidates`. Which candidate goes
 with ℓ⁺ is the method's own choice when its result says so
 (``extras["b_pairing"]`` or ``extras["pairing"]``, see :data:`PAIRING_KEYS`), otherwise the pairing
 minimising (m(bℓ⁺ν) − m_t)² + (m(b̄ℓ⁻ν̄) − m_t)² (m_t = TOP_MASS), the χ² of
@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from baselines.constants import TOP_MASS
+from nuanalysis.candidates import b_jet_candidates
 from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum, pt
-from nuanalysis.methods.candidates import b_jet_candidates
 from nuanalysis.methods.registry import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.posterior import soft_minimum

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nuanalysis.candidates import b_jet_candidates
 from nuanalysis.errors import InputError
-from nuanalysis.methods.candidates import b_jet_candidates
 from nuanalysis.observables import mtt_ptt, pair_tops
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.posterior import Posterior

@@ -20,8 +20,8 @@ from baselines.neutrino_weighting import (
     neutrino_solutions,
     neutrino_weighting,
 )
+from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import InputError
-from nuanalysis.methods.candidates import b_jet_candidate_indices
 from nuanalysis.methods.registry import get_method, reconstruct
 
 

@@ -299,7 +299,7 @@ def dilepton_events(tmp_path_factory):
 
 
 def test_truth_neutrinos_with_true_b_jets_give_the_true_mtt_and_top_pt(dilepton_events):
-    from nuanalysis.methods.candidates import b_jet_candidate_indices
+    from nuanalysis.candidates import b_jet_candidate_indices
     from nuanalysis.methods.registry import reconstruct
     from nuanalysis.observables import reco_observables, truth_observables
 

@@ -1,7 +1,7 @@
 """Registry adapter of the Betchart ellipse method (``ellipse``; arXiv:1305.1878).
 
 Dilepton events (§4 of the paper): the two b candidates are those of
-:func:`~nuanalysis.methods.candidates.b_jet_candidates`; both b ↔ lepton
+:func:`~nuanalysis.candidates.b_jet_candidates`; both b ↔ lepton
 pairings are solved and, of all their solutions, the one with the smallest
 m_tt is returned. Events without a real intersection are not ``valid``.
 
@@ -38,8 +38,8 @@ import numpy as np
 
 from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
 from baselines.ellipse import dilepton_neutrinos, single_neutrino
+from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import OptionError
-from nuanalysis.methods.candidates import b_jet_candidate_indices
 from nuanalysis.methods.option_types import NonNegativeMass, OnlyFor, PositiveGeV, PositiveMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents

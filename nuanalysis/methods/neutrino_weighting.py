@@ -1,7 +1,7 @@
 """Registry adapter of Neutrino Weighting (``nw``, dilepton; :mod:`baselines.neutrino_weighting`).
 
 The two b candidates are those of
-:func:`~nuanalysis.methods.candidates.b_jet_candidates`; both b ↔ lepton
+:func:`~nuanalysis.candidates.b_jet_candidates`; both b ↔ lepton
 pairings are tried. Options:
 
 * ``preset``: ``"analysis"`` (default: η grid −5 … 5 by 0.2, m_t scan
@@ -40,8 +40,8 @@ import numpy as np
 from baselines.constants import TOP_MASS
 from baselines.neutrino_weighting import PRESETS, NeutrinoWeightingConfig, neutrino_weighting
 from baselines.neutrino_weighting import preset as nw_preset
+from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import OptionError
-from nuanalysis.methods.candidates import b_jet_candidate_indices
 from nuanalysis.methods.option_types import OneOf, PositiveMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents

@@ -1,4 +1,4 @@
-"""Object choices shared by the dilepton methods (NW, ellipse, χ² pairing).
+"""The b-jet candidates of a dilepton event (NW, ellipse, χ² pairing, observables).
 
 The two b-jet candidates of a dilepton event are the two leading b-tagged jets,
 or the leading tagged and the leading untagged jet when only one jet is tagged
