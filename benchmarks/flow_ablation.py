@@ -122,13 +122,13 @@ def train_row(row: Row, channel: str, out_dir: Path, seed: int):
     features, targets = training_arrays(events)
     hp = preset(row.preset)
     torch.manual_seed(seed)
-    model = build_model("flow", channel, hp, frame=row.frame)
+    model = build_model("flow", channel, hp.architecture, frame=row.frame)
     cpu = time.process_time()
     result = train(
         model,
         features,
         targets,
-        hp,
+        hp.training,
         out_dir / f"{row.name}.ckpt",
         epochs=row.epochs,
         max_seconds=60.0 * row.minutes,

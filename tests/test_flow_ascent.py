@@ -95,7 +95,7 @@ def test_one_draw_climbs_from_the_latent_mode_whatever_the_seed(demo):
 def test_ascent_stays_finite_and_refuses_non_finite_steps(demo, monkeypatch):
     events = demo["semileptonic"]
     torch.manual_seed(1)
-    model = build_model("flow", "semileptonic", preset("tiny"), frame="canonical")
+    model = build_model("flow", "semileptonic", preset("tiny").architecture, frame="canonical")
     model.fit_scalers(event_features(events), neutrino_targets(events.truth_nu))
     with torch.no_grad():  # wild random weights: steep, badly scaled densities
         for parameter in model.parameters():
@@ -169,7 +169,7 @@ def test_lean_inverse_gives_nflows_numbers_inside_and_beyond_the_tail_bound(demo
         expected, expected_log_det = model.flow.flow._transform.inverse(latent, context=context)
         terms = context_terms(model.flow.flow._transform, context)
         inputs, log_det = lean_inverse(model.flow.flow._transform, latent, terms)
-    bound = model.hyper_parameters["tail_bound"]
+    bound = model.architecture.tail_bound
     assert (expected.abs() > bound).any() and (expected.abs() < bound).any()
     torch.testing.assert_close(inputs, expected, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(log_det, expected_log_det, rtol=1e-5, atol=1e-3)

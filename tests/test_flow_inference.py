@@ -171,7 +171,7 @@ def test_onnx_export_carries_the_canonical_frame(demo, channel):
     events = demo[channel].select(slice(0, 100))
     features = event_features(events)
     torch.manual_seed(0)
-    model = build_model("flow", channel, preset("tiny"), frame="canonical")
+    model = build_model("flow", channel, preset("tiny").architecture, frame="canonical")
     model.fit_scalers(features, neutrino_targets(events.truth_nu))
     with torch.no_grad():
         for parameter in model.parameters():

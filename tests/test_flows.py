@@ -55,7 +55,7 @@ def models(samples, tmp_path_factory):
     for channel, events in samples.items():
         for model_type in ("flow", "ff"):
             torch.manual_seed(0)
-            model = build_model(model_type, channel, preset("tiny"))
+            model = build_model(model_type, channel, preset("tiny").architecture)
             model.fit_scalers(event_features(events), neutrino_targets(events.truth_nu))
             randomise(model, 0.1)
             path = save_model(model.eval(), directory / f"{model_type}_{channel}.pt")

@@ -59,7 +59,7 @@ def rotate_and_reflect(events, angle: float, reflect: bool):
 def canonical_model(model_type: str, channel: str, events):
     """A tiny canonical-frame model with fitted scalers and random (non-identity) weights."""
     torch.manual_seed(5)
-    model = build_model(model_type, channel, preset("tiny"), frame="canonical")
+    model = build_model(model_type, channel, preset("tiny").architecture, frame="canonical")
     model.fit_scalers(event_features(events), neutrino_targets(events.truth_nu))
     generator = torch.Generator().manual_seed(2)
     with torch.no_grad():
@@ -118,7 +118,7 @@ def test_a_lab_frame_model_is_not_equivariant(samples):
     """The test above can fail: without the frame the network sees a different event."""
     events = samples["semileptonic"]
     torch.manual_seed(5)
-    model = build_model("ff", "semileptonic", preset("tiny"), frame="lab")
+    model = build_model("ff", "semileptonic", preset("tiny").architecture, frame="lab")
     model.fit_scalers(event_features(events), neutrino_targets(events.truth_nu))
     moved, transform = rotate_and_reflect(events, ANGLE, True)
     original = reconstruct("ff", events, model=model.eval()).momenta

@@ -102,10 +102,18 @@ def test_truncated_checkpoint_on_resume_is_a_clear_error(samples, tmp_path):
     features, targets = training_arrays(load_padded(samples[0]))
     model = load_model(shipped_model_path("semileptonic"))  # any configuration will do
     checkpoint = tmp_path / "model.pt.ckpt"
-    train(model, features, targets, preset("tiny"), checkpoint, epochs=0, progress=False)
+    train(model, features, targets, preset("tiny").training, checkpoint, epochs=0, progress=False)
     checkpoint.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ModelError, match=r"unreadable.*train without --resume"):
-        train(model, features, targets, preset("tiny"), checkpoint, resume=True, progress=False)
+        train(
+            model,
+            features,
+            targets,
+            preset("tiny").training,
+            checkpoint,
+            resume=True,
+            progress=False,
+        )
     out = tmp_path / "model.pt"
     checkpoint_path(out).write_bytes(b"")
     result = CliRunner().invoke(

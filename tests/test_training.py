@@ -14,7 +14,7 @@ from nuanalysis.cli.train import checkpoint_path, command
 from nuanalysis.errors import InputError, ModelError
 from nuanalysis.flows.features import momenta_from_targets
 from nuanalysis.flows.model_io import build_model, load_model
-from nuanalysis.flows.presets import preset
+from nuanalysis.flows.presets import PRESETS, Architecture, preset
 from nuanalysis.flows.training import cosine_cycle, split_indices, train, training_arrays
 from nuanalysis.io import load_padded, write_ntuple
 from nuanalysis.methods.registry import reconstruct
@@ -63,8 +63,8 @@ def test_regression_learns_the_transverse_momentum(arrays, tmp_path):
     features, targets = arrays
     hp = preset("tiny", learning_rate=1e-2)
     torch.manual_seed(0)
-    model = build_model("ff", "semileptonic", hp)
-    result = train(model, features, targets, hp, tmp_path / "ck", epochs=8, progress=False)
+    model = build_model("ff", "semileptonic", hp.architecture)
+    result = train(model, features, targets, hp.training, tmp_path / "ck", epochs=8, progress=False)
     losses = [h["valid_loss"] for h in result.history]
     assert result.best_valid_loss < 0.6 * losses[0]
     assert result.n_valid == 150 and result.n_train == 1350
@@ -79,8 +79,8 @@ def test_flow_likelihood_improves(arrays, tmp_path):
     features, targets = arrays
     hp = preset("tiny")
     torch.manual_seed(0)
-    model = build_model("flow", "semileptonic", hp)
-    result = train(model, features, targets, hp, tmp_path / "ck", epochs=4, progress=False)
+    model = build_model("flow", "semileptonic", hp.architecture)
+    result = train(model, features, targets, hp.training, tmp_path / "ck", epochs=4, progress=False)
     losses = [h["valid_loss"] for h in result.history]
     assert min(losses) < losses[0] - 0.3
     assert result.best_valid_loss == min(losses)
@@ -90,8 +90,10 @@ def test_flow_likelihood_improves(arrays, tmp_path):
 def test_early_stopping_when_nothing_improves(arrays, tmp_path):
     features, targets = arrays
     hp = preset("tiny", learning_rate=0.0, patience=2)
-    model = build_model("ff", "semileptonic", hp)
-    result = train(model, features, targets, hp, tmp_path / "ck", epochs=10, progress=False)
+    model = build_model("ff", "semileptonic", hp.architecture)
+    result = train(
+        model, features, targets, hp.training, tmp_path / "ck", epochs=10, progress=False
+    )
     assert result.stopped_early
     assert result.epochs == 3  # the first epoch sets the best, two more without improvement
 
@@ -102,33 +104,53 @@ def test_resume_continues_exactly_where_training_stopped(arrays, tmp_path):
 
     def fresh():
         torch.manual_seed(0)
-        return build_model("flow", "semileptonic", hp)
+        return build_model("flow", "semileptonic", hp.architecture)
 
-    straight = train(fresh(), features, targets, hp, tmp_path / "a", epochs=4, progress=False)
-    train(fresh(), features, targets, hp, tmp_path / "b", epochs=2, progress=False)
+    straight = train(
+        fresh(), features, targets, hp.training, tmp_path / "a", epochs=4, progress=False
+    )
+    train(fresh(), features, targets, hp.training, tmp_path / "b", epochs=2, progress=False)
     resumed_model = fresh()
     resumed = train(
-        resumed_model, features, targets, hp, tmp_path / "b", resume=True, epochs=4, progress=False
+        resumed_model,
+        features,
+        targets,
+        hp.training,
+        tmp_path / "b",
+        resume=True,
+        epochs=4,
+        progress=False,
     )
     assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
     for a, b in zip(straight.history, resumed.history, strict=True):
         assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-5)
 
-    other = build_model("flow", "dilepton", hp)
+    other = build_model("flow", "dilepton", hp.architecture)
     with pytest.raises(ModelError, match="differently configured"):
-        train(other, features, targets, hp, tmp_path / "b", resume=True, progress=False)
+        train(other, features, targets, hp.training, tmp_path / "b", resume=True, progress=False)
     with pytest.raises(ModelError, match="does not exist"):
-        train(fresh(), features, targets, hp, tmp_path / "none", resume=True, progress=False)
+        train(
+            fresh(), features, targets, hp.training, tmp_path / "none", resume=True, progress=False
+        )
 
 
 def test_time_budget_stops_after_one_epoch_and_resume_goes_on(arrays, tmp_path):
     features, targets = arrays
     hp = preset("tiny")
-    model = build_model("ff", "semileptonic", hp)
-    first = train(model, features, targets, hp, tmp_path / "ck", max_seconds=0.0, progress=False)
+    model = build_model("ff", "semileptonic", hp.architecture)
+    first = train(
+        model, features, targets, hp.training, tmp_path / "ck", max_seconds=0.0, progress=False
+    )
     assert first.epochs == 1 and not first.stopped_early
     again = train(
-        model, features, targets, hp, tmp_path / "ck", resume=True, epochs=3, progress=False
+        model,
+        features,
+        targets,
+        hp.training,
+        tmp_path / "ck",
+        resume=True,
+        epochs=3,
+        progress=False,
     )
     assert [h["epoch"] for h in again.history] == [0, 1, 2]
 
@@ -179,3 +201,23 @@ def test_cli_init_starts_from_a_trained_model(ntuple, tmp_path):
     )  # fmt: skip
     assert isinstance(result.exception, ModelError)
     assert "differently configured" in str(result.exception)
+
+
+def test_preset_overrides_land_in_their_part_and_unknown_names_are_refused():
+    changed = preset("default", learning_rate=2e-4, flow_layers=3)
+    assert changed.training.learning_rate == 2e-4 and changed.architecture.flow_layers == 3
+    assert PRESETS["default"].training.learning_rate == 1e-3  # the preset itself is untouched
+    assert changed.architecture.spline_bins == PRESETS["default"].architecture.spline_bins
+    with pytest.raises(ModelError, match="unknown hyper-parameter"):
+        preset("default", learning_rat=1e-3)
+    with pytest.raises(ModelError, match="unknown preset"):
+        preset("huge")
+
+
+def test_architecture_round_trips_through_the_model_config():
+    model = build_model("flow", "dilepton", preset("tiny").architecture)
+    saved = model.config()["hyper_parameters"]
+    assert Architecture.from_config(saved) == preset("tiny").architecture
+    assert (
+        build_model("flow", "dilepton", Architecture.from_config(saved)).config() == model.config()
+    )

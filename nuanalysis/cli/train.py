@@ -136,7 +136,7 @@ def command(
     initial = None if init_path is None else load_model(init_path, events.channel, model_type)
     if frame is None:
         frame = "canonical" if initial is None else initial.frame
-    model = build_model(model_type, events.channel, hp, encoder, frame)
+    model = build_model(model_type, events.channel, hp.architecture, encoder, frame)
     if initial is not None:
         if initial.config() != model.config():
             raise ModelError(
@@ -154,7 +154,7 @@ def command(
         model,
         features,
         targets,
-        hp,
+        hp.training,
         checkpoint_path(out),
         resume=resume,
         epochs=epochs,

@@ -18,12 +18,15 @@ or through the method registry (``flow``, ``flow-sample``, ``ff``), and
 
 from nuanalysis.flows.inference import MODE_SAMPLES, flow_mode, regress, sample_posterior
 from nuanalysis.flows.model_io import build_model, load_model, save_model, shipped_model_path
-from nuanalysis.flows.presets import PRESETS, preset
+from nuanalysis.flows.presets import PRESETS, Architecture, Preset, Training, preset
 from nuanalysis.flows.training import train, training_arrays
 
 __all__ = [
     "MODE_SAMPLES",
     "PRESETS",
+    "Architecture",
+    "Preset",
+    "Training",
     "build_model",
     "flow_mode",
     "load_model",

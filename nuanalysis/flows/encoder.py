@@ -19,13 +19,13 @@ from nuanalysis.flows.features import (
     feature_definitions,
 )
 from nuanalysis.flows.frame import EventFrame, LabFrame, check_frame, event_frame
-from nuanalysis.flows.presets import ARCHITECTURE_KEYS, DEFAULT_ENCODER
+from nuanalysis.flows.presets import DEFAULT_ENCODER, Architecture
 from nuanalysis.flows.transformer import TransformerEncoderNet
 from nuanalysis.padded import CHANNELS, N_LEPTONS, N_NEUTRINOS
 
 
 def build_encoder(
-    channel: str, kind: str, hp: dict, out_features: int, embedding_layers: int
+    channel: str, kind: str, architecture: Architecture, out_features: int, embedding_layers: int
 ) -> nn.Module:
     """The Deep Set (ν-Flows) or transformer (ν²-Flows) encoder for ``channel``'s features.
 
@@ -39,10 +39,10 @@ def build_encoder(
             event_features,
             len(JET_FEATURES),
             out_features,
-            hp["hidden_features"],
-            hp["hidden_layers"],
-            hp["deepset_features"],
-            hp["deepset_heads"],
+            architecture.hidden_features,
+            architecture.hidden_layers,
+            architecture.deepset_features,
+            architecture.deepset_heads,
             embedding_layers,
         )
     if kind == "transformer":
@@ -53,12 +53,12 @@ def build_encoder(
             len(MISC_FEATURES),
             event_features,
             out_features,
-            width=hp["transformer_width"],
-            heads=hp["transformer_heads"],
-            layers=hp["transformer_layers"],
-            class_attention_layers=hp["class_attention_layers"],
-            hidden_features=hp["hidden_features"],
-            hidden_layers=hp["hidden_layers"],
+            width=architecture.transformer_width,
+            heads=architecture.transformer_heads,
+            layers=architecture.transformer_layers,
+            class_attention_layers=architecture.class_attention_layers,
+            hidden_features=architecture.hidden_features,
+            hidden_layers=architecture.hidden_layers,
             embedding_layers=embedding_layers,
         )
     raise ModelError(f"unknown encoder {kind!r}; choose 'deepset' or 'transformer'")
@@ -80,7 +80,7 @@ class EventModel(nn.Module):
     def __init__(
         self,
         channel: str,
-        hyper_parameters: dict,
+        architecture: Architecture,
         encoder: str | None,
         out_features: int,
         embedding_layers: int,
@@ -92,12 +92,12 @@ class EventModel(nn.Module):
         self.channel = channel
         self.encoder_kind = encoder or DEFAULT_ENCODER[channel]
         self.frame = check_frame(frame)
-        self.hyper_parameters = {k: hyper_parameters[k] for k in ARCHITECTURE_KEYS}
+        self.architecture = architecture
         self.n_neutrinos = N_NEUTRINOS[channel]
         self.n_targets = len(TARGET_FEATURES) * self.n_neutrinos
         self.standardiser = Standardiser(len(LEPTON_FEATURES[channel]), self.n_targets)
         self.encoder = build_encoder(
-            channel, self.encoder_kind, self.hyper_parameters, out_features, embedding_layers
+            channel, self.encoder_kind, architecture, out_features, embedding_layers
         )
         self.metadata: dict = {}
         self.source = "in memory"
@@ -108,7 +108,7 @@ class EventModel(nn.Module):
             "model_type": self.model_type,
             "encoder": self.encoder_kind,
             "frame": self.frame,
-            "hyper_parameters": dict(self.hyper_parameters),
+            "hyper_parameters": self.architecture.as_config(),
             "features": {k: list(v) for k, v in feature_definitions(self.channel).items()},
         }
 

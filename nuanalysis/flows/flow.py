@@ -24,6 +24,7 @@ from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import EventFeatures
 from nuanalysis.flows.lean_inverse import context_terms, lean_inverse
 from nuanalysis.flows.networks import DenseNetwork
+from nuanalysis.flows.presets import Architecture
 from nuanalysis.padded import N_NEUTRINOS
 
 # nflows 0.14's LU layer calls a torch function deprecated in favour of solve_triangular
@@ -131,27 +132,28 @@ class NeutrinoFlowModel(EventModel):
     def __init__(
         self,
         channel: str,
-        hyper_parameters: dict,
+        architecture: Architecture,
         encoder: str | None = None,
         frame: str = "canonical",
     ) -> None:
         super().__init__(
             channel,
-            hyper_parameters,
+            architecture,
             encoder,
-            out_features=hyper_parameters["context_features"],
-            embedding_layers=hyper_parameters["hidden_layers"],
+            out_features=architecture.context_features,
+            embedding_layers=architecture.hidden_layers,
             frame=frame,
         )
-        hp = self.hyper_parameters
-        masks = [longitudinal_mask(N_NEUTRINOS[channel], i) for i in range(hp["flow_layers"])]
+        masks = [
+            longitudinal_mask(N_NEUTRINOS[channel], i) for i in range(architecture.flow_layers)
+        ]
         self.flow = ConditionalFlow(
             masks,
-            hp["context_features"],
-            hp["hidden_features"],
-            hp["hidden_layers"],
-            hp["spline_bins"],
-            hp["tail_bound"],
+            architecture.context_features,
+            architecture.hidden_features,
+            architecture.hidden_layers,
+            architecture.spline_bins,
+            architecture.tail_bound,
         )
 
     def loss(self, features: EventFeatures, targets: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from nuanalysis.errors import ModelError
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import feature_definitions
 from nuanalysis.flows.flow import NeutrinoFlowModel
-from nuanalysis.flows.presets import ARCHITECTURE_KEYS
+from nuanalysis.flows.presets import ARCHITECTURE_KEYS, Architecture
 from nuanalysis.flows.regression import NeutrinoRegressionModel
 from nuanalysis.outputs import atomic_file
 
@@ -44,14 +44,14 @@ CONFIG_KEYS = ("channel", "model_type", "encoder", "hyper_parameters", "features
 def build_model(
     model_type: str,
     channel: str,
-    hyper_parameters: dict,
+    architecture: Architecture,
     encoder: str | None = None,
     frame: str = "canonical",
 ) -> EventModel:
     """A fresh, untrained model of ``model_type`` ('flow' or 'ff') seeing events in ``frame``."""
     if model_type not in MODEL_TYPES:
         raise ModelError(f"unknown model type {model_type!r}; choose 'flow' or 'ff'")
-    return MODEL_TYPES[model_type](channel, hyper_parameters, encoder, frame)
+    return MODEL_TYPES[model_type](channel, architecture, encoder, frame)
 
 
 def shipped_model_path(channel: str, model_type: str = "flow") -> Path:
@@ -129,7 +129,7 @@ def load_model(
     model = build_model(
         config["model_type"],
         config["channel"],
-        config["hyper_parameters"],
+        Architecture.from_config(config["hyper_parameters"]),
         config["encoder"],
         config.get("frame", "lab"),
     )

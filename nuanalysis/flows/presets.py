@@ -11,104 +11,176 @@ patience so that a model trains in well under an hour on one CPU core.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields, replace
+
 from nuanalysis.errors import ModelError
 
-ARCHITECTURE_KEYS = (
-    "hidden_features",
-    "hidden_layers",
-    "context_features",
-    "deepset_features",
-    "deepset_heads",
-    "transformer_width",
-    "transformer_heads",
-    "transformer_layers",
-    "class_attention_layers",
-    "flow_layers",
-    "spline_bins",
-    "tail_bound",
-    "regression_layers",
-)
 
-PRESETS: dict[str, dict[str, float | int]] = {
-    "tiny": {
-        "hidden_features": 16,
-        "hidden_layers": 2,
-        "context_features": 16,
-        "deepset_features": 16,
-        "deepset_heads": 1,
-        "transformer_width": 16,
-        "transformer_heads": 2,
-        "transformer_layers": 1,
-        "class_attention_layers": 1,
-        "flow_layers": 2,
-        "spline_bins": 4,
-        "tail_bound": 5.0,
-        "regression_layers": 2,
-        "batch_size": 128,
-        "learning_rate": 5e-3,
-        "epochs": 4,
-        "patience": 3,
-        "cycle_epochs": 2,
-        "clip_norm": 5.0,
-        "validation_fraction": 0.1,
-    },
-    "default": {
-        "hidden_features": 64,
-        "hidden_layers": 2,
-        "context_features": 64,
-        "deepset_features": 64,
-        "deepset_heads": 2,
-        "transformer_width": 64,
-        "transformer_heads": 4,
-        "transformer_layers": 2,
-        "class_attention_layers": 1,
-        "flow_layers": 5,
-        "spline_bins": 8,
-        "tail_bound": 5.0,
-        "regression_layers": 4,
-        "batch_size": 256,
-        "learning_rate": 1e-3,
-        "epochs": 40,
-        "patience": 10,
-        "cycle_epochs": 2,
-        "clip_norm": 5.0,
-        "validation_fraction": 0.1,
-    },
-    "paper": {
-        "hidden_features": 64,
-        "hidden_layers": 2,
-        "context_features": 64,
-        "deepset_features": 64,
-        "deepset_heads": 1,
-        "transformer_width": 128,
-        "transformer_heads": 8,
-        "transformer_layers": 4,
-        "class_attention_layers": 2,
-        "flow_layers": 7,
-        "spline_bins": 10,
-        "tail_bound": 5.0,
-        "regression_layers": 4,
-        "batch_size": 256,
-        "learning_rate": 5e-4,
-        "epochs": 1000,
-        "patience": 30,
-        "cycle_epochs": 2,
-        "clip_norm": 5.0,
-        "validation_fraction": 0.1,
-    },
+@dataclass(frozen=True)
+class Architecture:
+    """The network's shape, saved in every model file (``config.hyper_parameters``)."""
+
+    hidden_features: int
+    """Width of every dense net (encoder, embedding, spline nets)."""
+    hidden_layers: int
+    """Hidden layers of every dense net."""
+    context_features: int
+    """Size of the flow's context (the encoder's output)."""
+    deepset_features: int
+    """Width of the Deep Set's per-jet features (ν-Flows)."""
+    deepset_heads: int
+    """Attention heads of the Deep Set pooling."""
+    transformer_width: int
+    """Token width of the transformer (ν²-Flows)."""
+    transformer_heads: int
+    transformer_layers: int
+    class_attention_layers: int
+    flow_layers: int
+    """Rational-quadratic spline coupling layers (each followed by an LU layer)."""
+    spline_bins: int
+    tail_bound: float
+    """The splines act on [−tail_bound, tail_bound] of the standardised targets."""
+    regression_layers: int
+    """Hidden layers of ν-FF's final embedding net (§3.3)."""
+
+    @classmethod
+    def from_config(cls, values: dict) -> Architecture:
+        """The architecture a model file's ``config.hyper_parameters`` describes."""
+        return cls(**{field.name: values[field.name] for field in fields(cls)})
+
+    def as_config(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+ARCHITECTURE_KEYS = tuple(field.name for field in fields(Architecture))
+"""What a model file's ``config.hyper_parameters`` must hold."""
+
+
+@dataclass(frozen=True)
+class Training:
+    """How ``train`` fits a model (§3.2): batches, schedule, clipping, early stopping."""
+
+    batch_size: int
+    learning_rate: float
+    """Peak of the cosine cycle."""
+    epochs: int
+    """Maximum epochs of one call."""
+    patience: int
+    """Epochs without a better hold-out loss before stopping."""
+    cycle_epochs: int
+    """Length of one cosine cycle 0 → learning_rate → 0."""
+    clip_norm: float
+    """Gradient clipping at this L2 norm."""
+    validation_fraction: float
+    """Share of the events held out for early stopping."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named pair: the network (saved with the model) and how to train it."""
+
+    architecture: Architecture
+    training: Training
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        Architecture(
+            hidden_features=16,
+            hidden_layers=2,
+            context_features=16,
+            deepset_features=16,
+            deepset_heads=1,
+            transformer_width=16,
+            transformer_heads=2,
+            transformer_layers=1,
+            class_attention_layers=1,
+            flow_layers=2,
+            spline_bins=4,
+            tail_bound=5.0,
+            regression_layers=2,
+        ),
+        Training(
+            batch_size=128,
+            learning_rate=5e-3,
+            epochs=4,
+            patience=3,
+            cycle_epochs=2,
+            clip_norm=5.0,
+            validation_fraction=0.1,
+        ),
+    ),
+    "default": Preset(
+        Architecture(
+            hidden_features=64,
+            hidden_layers=2,
+            context_features=64,
+            deepset_features=64,
+            deepset_heads=2,
+            transformer_width=64,
+            transformer_heads=4,
+            transformer_layers=2,
+            class_attention_layers=1,
+            flow_layers=5,
+            spline_bins=8,
+            tail_bound=5.0,
+            regression_layers=4,
+        ),
+        Training(
+            batch_size=256,
+            learning_rate=1e-3,
+            epochs=40,
+            patience=10,
+            cycle_epochs=2,
+            clip_norm=5.0,
+            validation_fraction=0.1,
+        ),
+    ),
+    "paper": Preset(
+        Architecture(
+            hidden_features=64,
+            hidden_layers=2,
+            context_features=64,
+            deepset_features=64,
+            deepset_heads=1,
+            transformer_width=128,
+            transformer_heads=8,
+            transformer_layers=4,
+            class_attention_layers=2,
+            flow_layers=7,
+            spline_bins=10,
+            tail_bound=5.0,
+            regression_layers=4,
+        ),
+        Training(
+            batch_size=256,
+            learning_rate=5e-4,
+            epochs=1000,
+            patience=30,
+            cycle_epochs=2,
+            clip_norm=5.0,
+            validation_fraction=0.1,
+        ),
+    ),
 }
 
 DEFAULT_ENCODER = {"semileptonic": "deepset", "dilepton": "transformer"}
 """ν-Flows uses the attention Deep Set (1ν); ν²-Flows the transformer (2ν)."""
 
 
-def preset(name: str, **overrides) -> dict[str, float | int]:
-    """A copy of preset ``name`` with ``overrides`` applied (unknown keys are refused)."""
+def preset(name: str, **overrides) -> Preset:
+    """Preset ``name`` with ``overrides`` of any architecture or training field applied
+    (unknown names are refused)."""
     if name not in PRESETS:
         raise ModelError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    values = dict(PRESETS[name])
-    unknown = set(overrides) - set(values)
+    training_keys = {field.name for field in fields(Training)}
+    unknown = set(overrides) - set(ARCHITECTURE_KEYS) - training_keys
     if unknown:
         raise ModelError(f"unknown hyper-parameter(s) {sorted(unknown)}")
-    values.update(overrides)
-    return values
+    chosen = PRESETS[name]
+    return Preset(
+        replace(
+            chosen.architecture, **{k: v for k, v in overrides.items() if k in ARCHITECTURE_KEYS}
+        ),
+        replace(chosen.training, **{k: v for k, v in overrides.items() if k in training_keys}),
+    )

@@ -13,6 +13,7 @@ from torch.nn import functional
 
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
+from nuanalysis.flows.presets import Architecture
 from nuanalysis.padded import N_NEUTRINOS
 
 
@@ -24,16 +25,16 @@ class NeutrinoRegressionModel(EventModel):
     def __init__(
         self,
         channel: str,
-        hyper_parameters: dict,
+        architecture: Architecture,
         encoder: str | None = None,
         frame: str = "canonical",
     ) -> None:
         super().__init__(
             channel,
-            hyper_parameters,
+            architecture,
             encoder,
             out_features=len(TARGET_FEATURES) * N_NEUTRINOS[channel],
-            embedding_layers=hyper_parameters["regression_layers"],
+            embedding_layers=architecture.regression_layers,
             frame=frame,
         )
 

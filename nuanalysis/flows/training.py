@@ -34,6 +34,7 @@ from nuanalysis.flows.features import (
     event_features,
     neutrino_targets,
 )
+from nuanalysis.flows.presets import Training
 from nuanalysis.outputs import atomic_file
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.progress import progress_bar
@@ -165,7 +166,7 @@ def train(
     model: EventModel,
     features: EventFeatures,
     targets: np.ndarray,
-    hyper_parameters: dict,
+    settings: Training,
     checkpoint: str | Path,
     resume: bool = False,
     epochs: int | None = None,
@@ -190,10 +191,11 @@ def train(
     """
     if charge_conjugation and model.channel != "dilepton":
         raise ModelError("charge-conjugation augmentation needs a dilepton model")
-    hp = hyper_parameters
     checkpoint = Path(checkpoint)
-    max_epochs = int(epochs if epochs is not None else hp["epochs"])
-    train_index, valid_index = split_indices(len(targets), hp["validation_fraction"], seed, groups)
+    max_epochs = int(epochs if epochs is not None else settings.epochs)
+    train_index, valid_index = split_indices(
+        len(targets), settings.validation_fraction, seed, groups
+    )
     state = None
     if resume:
         state = read_checkpoint(checkpoint)
@@ -208,10 +210,10 @@ def train(
     valid_features = features.select(valid_index).to_torch(device)
     train_targets = torch.as_tensor(targets[train_index], dtype=torch.float32, device=device)
     valid_targets = torch.as_tensor(targets[valid_index], dtype=torch.float32, device=device)
-    batch = int(hp["batch_size"])
+    batch = settings.batch_size
     steps_per_epoch = math.ceil(len(train_index) / batch)
-    optimiser = torch.optim.Adam(model.parameters(), lr=hp["learning_rate"])
-    steps_per_cycle = max(1, int(hp["cycle_epochs"] * steps_per_epoch))
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    steps_per_cycle = max(1, int(settings.cycle_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: cosine_cycle(step, steps_per_cycle)
     )
@@ -232,7 +234,7 @@ def train(
         total=max_epochs,
     )
     for epoch in bar:
-        if bad_epochs >= hp["patience"] or (max_seconds is not None and session > max_seconds):
+        if bad_epochs >= settings.patience or (max_seconds is not None and session > max_seconds):
             break
         started = time.perf_counter()
         model.train()
@@ -252,7 +254,7 @@ def train(
                 raise ModelError(f"training diverged: non-finite loss at epoch {epoch}")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), hp["clip_norm"])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
             optimiser.step()
             scheduler.step()
             total += loss.item() * len(index)
@@ -299,6 +301,6 @@ def train(
         n_train=len(train_index),
         n_valid=len(valid_index),
         seconds=seconds,
-        stopped_early=bad_epochs >= hp["patience"],
+        stopped_early=bad_epochs >= settings.patience,
         history=history,
     )
