@@ -31,6 +31,9 @@ unless the method chose the pairing itself (``extras["b_pairing"]``, or
 The true assignment comes from ``jet_match`` (schema parton order: 0 = b,
 1 = b̄, 2–3 = W⁺ daughters, 4–5 = W⁻ daughters); the lepton charge tells the
 leptonic side (ℓ⁺: t → b ℓ⁺ ν, so b_lep = parton 0 and q = partons 4, 5).
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper").
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ the same way with ∇_z L from forward differences over the graph's sampling pas
 Every choice depends on the event's own draws only, so results are
 deterministic at a fixed seed and independent of batching (up to float
 rounding), and a canonical-frame model stays exactly equivariant.
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper").
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ the real jets of the event (a masked softmax, i.e. ``exp`` divided by the sum),
 which keeps F bounded; padded jets get weight exactly zero, so the encoder is
 permutation invariant and blind to padding. The Embedding Network then maps
 MET, lepton, misc and the jet summary to the context of every flow layer.
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper");
+M. Zaheer et al., "Deep Sets", NeurIPS 2017, https://arxiv.org/abs/1703.06114.
 """
 
 from __future__ import annotations

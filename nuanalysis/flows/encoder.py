@@ -1,4 +1,11 @@
-"""What ν-Flows and ν-FF share: scalers, event encoder, feature definitions (paper Fig. 3, 4)."""
+"""What ν-Flows and ν-FF share: scalers, event encoder, feature definitions (paper Fig. 3, 4).
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper");
+J. A. Raine, M. Leigh, K. Zoch and T. Golling, "ν²-Flows: Fast and improved neutrino
+reconstruction in multi-neutrino final states with conditional normalizing flows",
+https://arxiv.org/abs/2307.02405.
+"""
 
 from __future__ import annotations
 

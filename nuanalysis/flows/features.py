@@ -16,6 +16,12 @@ the network can tell which lepton belongs with ν and which with ν̄. The
 target is ``(p_x, p_y, η)`` of each neutrino (§3.1: η works better than p_z),
 ν then ν̄. :class:`Standardiser` holds the mean and standard deviation of
 every feature on the training set (§3.2 "independently normalised").
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper");
+J. A. Raine, M. Leigh, K. Zoch and T. Golling, "ν²-Flows: Fast and improved neutrino
+reconstruction in multi-neutrino final states with conditional normalizing flows",
+https://arxiv.org/abs/2307.02405.
 """
 
 from __future__ import annotations

@@ -7,6 +7,13 @@ keeps the transverse coordinates (X_A) and transforms the longitudinal ones
 (X_B); the split alternates from layer to layer. The spline parameters come
 from a dense Spline Net fed with the identity half and the event context.
 Training maximises ``log p(x | c) = log N(f(x|c)) + log |det J|`` (eq. 2).
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper");
+J. A. Raine, M. Leigh, K. Zoch and T. Golling, "ν²-Flows: Fast and improved neutrino
+reconstruction in multi-neutrino final states with conditional normalizing flows",
+https://arxiv.org/abs/2307.02405; C. Durkan, A. Bekasov, I. Murray and G. Papamakarios,
+"Neural Spline Flows", NeurIPS 2019, https://arxiv.org/abs/1906.04032.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ Estimators of the most probable solution (``estimator``):
 (:mod:`nuanalysis.flows.runtime`); a ``.onnx`` model path implies ``"onnx"``,
 whose ascent steps along forward differences (a graph has no autograd): the
 same log p to ~10⁻² (dilepton) or ~10⁻³ (semileptonic), one call per step.
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper").
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ applies the LeakyReLU activation function with a slope parameter of 0.1 and
 Layer-Normalisation. Additive residual connections are used between each
 hidden layer. Conditional information is injected into the dense networks by
 concatenating the context tensors to the inputs."
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper").
 """
 
 from __future__ import annotations

@@ -7,6 +7,12 @@ clipping at an L2 norm of 5, 10 % hold-out and early stopping with a patience
 of 30 epochs (§3.2). The paper does not give the spline bin count; 10 is the
 nflows default. ``default`` keeps the building blocks and shrinks depth and
 patience so that a model trains in well under an hour on one CPU core.
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper");
+J. A. Raine, M. Leigh, K. Zoch and T. Golling, "ν²-Flows: Fast and improved neutrino
+reconstruction in multi-neutrino final states with conditional normalizing flows",
+https://arxiv.org/abs/2307.02405.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The same encoder as the flow, but its Embedding Network has four hidden
 layers and outputs the standardised ``(p_x, p_y, η)`` of each neutrino
 directly; trained with the Smooth-L1 loss on the same data, optimiser,
 schedule, clipping and early stopping as the flow.
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper").
 """
 
 from __future__ import annotations

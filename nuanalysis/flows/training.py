@@ -12,6 +12,9 @@ every batch, a random half of the events is replaced by its charge conjugate
 (ℓ⁺ ↔ ℓ⁻ with ν ↔ ν̄: the lepton charges flip and the two neutrino targets swap),
 a symmetry of tt̄ → bℓ⁺ν b̄ℓ⁻ν̄ up to the b / b̄ jets, which the features do not
 tell apart. It is a training option; the model itself is unchanged.
+
+References: M. Leigh, J. A. Raine, K. Zoch and T. Golling, "ν-Flows: Conditional neutrino
+regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("the paper").
 """
 
 from __future__ import annotations

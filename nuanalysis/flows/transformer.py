@@ -8,6 +8,10 @@ the encoded objects (class-attention pooling) to give one vector per event,
 which the Embedding Network turns into the flow context. No positional
 encoding is used, so the encoder is invariant under jet (and lepton)
 permutations and accepts any object multiplicity.
+
+References: J. A. Raine, M. Leigh, K. Zoch and T. Golling, "ν²-Flows: Fast and improved
+neutrino reconstruction in multi-neutrino final states with conditional normalizing flows",
+https://arxiv.org/abs/2307.02405.
 """
 
 from __future__ import annotations
