@@ -26,7 +26,12 @@ import numpy as np
 import uproot
 
 from nuanalysis.assignment import MassSigmas, assign_semileptonic, assignment_study
-from nuanalysis.cli.assign import TITLES, accuracy_tables, flow_over_quadratic, posterior_lines
+from nuanalysis.assignment_report import (
+    TITLES,
+    accuracy_tables,
+    flow_over_quadratic,
+    posterior_lines,
+)
 from nuanalysis.io import demo_sample_path
 from nuanalysis.methods.registry import NeutrinoResult, available_methods
 from nuanalysis.outputs import write_json

@@ -67,7 +67,7 @@ def test_report_renders_in_a_browser(tmp_path):
 def test_assign_tables_mark_small_columns_and_undefined_ratios():
     """Accuracies carry ± their error, † under 30 events, — without events; the flow /
     quadratic ratio is — (not nan) where the quadratic accuracy is 0, with an error elsewhere."""
-    from nuanalysis.cli.assign import (
+    from nuanalysis.assignment_report import (
         accuracy_intervals,
         accuracy_tables,
         flow_over_quadratic,
