@@ -89,65 +89,54 @@ class Preset:
     training: Training
 
 
+_DEFAULT = Preset(
+    Architecture(
+        hidden_features=64,
+        hidden_layers=2,
+        context_features=64,
+        deepset_features=64,
+        deepset_heads=2,
+        transformer_width=64,
+        transformer_heads=4,
+        transformer_layers=2,
+        class_attention_layers=1,
+        flow_layers=5,
+        spline_bins=8,
+        tail_bound=5.0,
+        regression_layers=4,
+    ),
+    Training(
+        batch_size=256,
+        learning_rate=1e-3,
+        epochs=40,
+        patience=10,
+        cycle_epochs=2,
+        clip_norm=5.0,
+        validation_fraction=0.1,
+    ),
+)
+
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
-        Architecture(
+        replace(
+            _DEFAULT.architecture,
             hidden_features=16,
-            hidden_layers=2,
             context_features=16,
             deepset_features=16,
             deepset_heads=1,
             transformer_width=16,
             transformer_heads=2,
             transformer_layers=1,
-            class_attention_layers=1,
             flow_layers=2,
             spline_bins=4,
-            tail_bound=5.0,
             regression_layers=2,
         ),
-        Training(
-            batch_size=128,
-            learning_rate=5e-3,
-            epochs=4,
-            patience=3,
-            cycle_epochs=2,
-            clip_norm=5.0,
-            validation_fraction=0.1,
-        ),
+        replace(_DEFAULT.training, batch_size=128, learning_rate=5e-3, epochs=4, patience=3),
     ),
-    "default": Preset(
-        Architecture(
-            hidden_features=64,
-            hidden_layers=2,
-            context_features=64,
-            deepset_features=64,
-            deepset_heads=2,
-            transformer_width=64,
-            transformer_heads=4,
-            transformer_layers=2,
-            class_attention_layers=1,
-            flow_layers=5,
-            spline_bins=8,
-            tail_bound=5.0,
-            regression_layers=4,
-        ),
-        Training(
-            batch_size=256,
-            learning_rate=1e-3,
-            epochs=40,
-            patience=10,
-            cycle_epochs=2,
-            clip_norm=5.0,
-            validation_fraction=0.1,
-        ),
-    ),
+    "default": _DEFAULT,
     "paper": Preset(
-        Architecture(
-            hidden_features=64,
-            hidden_layers=2,
-            context_features=64,
-            deepset_features=64,
+        replace(
+            _DEFAULT.architecture,
             deepset_heads=1,
             transformer_width=128,
             transformer_heads=8,
@@ -155,20 +144,11 @@ PRESETS: dict[str, Preset] = {
             class_attention_layers=2,
             flow_layers=7,
             spline_bins=10,
-            tail_bound=5.0,
-            regression_layers=4,
         ),
-        Training(
-            batch_size=256,
-            learning_rate=5e-4,
-            epochs=1000,
-            patience=30,
-            cycle_epochs=2,
-            clip_norm=5.0,
-            validation_fraction=0.1,
-        ),
+        replace(_DEFAULT.training, learning_rate=5e-4, epochs=1000, patience=30),
     ),
 }
+"""``tiny`` and ``paper`` say only where they differ from ``default``."""
 
 DEFAULT_ENCODER = {"semileptonic": "deepset", "dilepton": "transformer"}
 """ν-Flows uses the attention Deep Set (1ν); ν²-Flows the transformer (2ν)."""
