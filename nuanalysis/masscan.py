@@ -607,6 +607,34 @@ class MethodScan:
         c = self.calibration
         return bool(np.isfinite(c.slope) and c.slope > 2 * c.error)
 
+    def fit_withheld(self, fit: MassFit) -> str:
+        """Why ``fit``'s σ is no m_t precision (then it is not quoted), or ``""``.
+
+        A flat likelihood has no minimum; fits that do not follow the true m_t (calibration
+        slope k not 2σ above zero) can be precise about a value that does not depend on m_t —
+        a method solving with m_t = 172.5 GeV as a constraint returns nearly the same m(bℓν)
+        whatever the true mass, and its bootstrap σ is then small for that reason alone."""
+        if fit.flat:
+            return "flat likelihood: Δ(−2 ln L) < 1 over the whole scan, no minimum"
+        if not self.calibratable:
+            c = self.calibration
+            return (
+                f"the fits do not follow the true m_t (k = {c.slope:.2f} ± {c.error:.2f}, "
+                "not 2σ above 0): no calibration, and σ is no m_t precision"
+            )
+        return ""
+
+    @property
+    def mean_withheld(self) -> str:
+        """Why the window mean gives no σ(m_t) (:meth:`mean_precision` NaN), or ``""``."""
+        s = self.slope
+        if np.isfinite(s.slope) and s.slope > 2 * s.error:
+            return ""
+        return (
+            f"the window mean does not follow the true m_t (slope {s.slope:.3f} ± "
+            f"{s.error:.3f}, not 2σ above 0)"
+        )
+
     def calibrated(self, fit: MassFit) -> tuple[float, float]:
         """``fit``'s m_t and data σ through the calibration line, (m̂ − a)/k + pivot and σ/k;
         NaN when the fits do not respond to m_t (:attr:`calibratable`)."""
@@ -618,18 +646,25 @@ class MethodScan:
     def mean_precision(self, n_events: int, mass_value: float = TOP_MASS) -> float:
         """σ(m_t) for ``n_events`` from the window mean alone: its standard error at the mass
         nearest ``mass_value``, scaled to ``n_events``, over the slope. Needs no template, so
-        no template noise: a cross-check of the fit's σ."""
+        no template noise: a cross-check of the fit's σ. NaN where the mean does not follow
+        m_t (:attr:`mean_withheld`): σ over a slope compatible with zero is no precision."""
+        if self.mean_withheld:
+            return float("nan")
         i = int(np.argmin(np.abs(np.asarray(self.masses) - mass_value)))
         scaled = self.mean_errors[i] * float(np.sqrt(self.sample_sizes[i] / n_events))
-        return scaled / self.slope.slope if self.slope.slope > 0 else float("nan")
+        return scaled / self.slope.slope
 
     def calibrated_scaled_error(self, fit: MassFit, n_events: int) -> float:
         """The calibrated data σ for ``n_events`` selected events."""
         return self.calibrated(fit)[1] * float(np.sqrt(fit.n_events / n_events))
 
     def to_dict(self, lumi_events: int) -> dict:
+        """The method's figures; σ's scaled to ``lumi_events`` are null where withheld, and
+        ``notes`` says why (:meth:`fit_withheld`, :attr:`mean_withheld`)."""
         return {
             "observable": self.observable,
+            "m_t_sensitive": self.calibratable and not self.mean_withheld,
+            "notes": self.notes(),
             "window": list(self.binning.window),
             "bin_width": self.binning.width,
             "draws_per_event": self.n_draws,
@@ -655,6 +690,10 @@ class MethodScan:
             "fits": [
                 {
                     **fit.to_dict(lumi_events),
+                    "precision_withheld": self.fit_withheld(fit) or None,
+                    f"error_{lumi_events}_events": None
+                    if self.fit_withheld(fit)
+                    else fit.scaled_error(lumi_events),
                     "calibrated": self.calibrated(fit)[0],
                     "calibrated_error": self.calibrated(fit)[1],
                     f"calibrated_error_{lumi_events}_events": self.calibrated_scaled_error(
@@ -664,6 +703,14 @@ class MethodScan:
                 for fit in self.fits
             ],
         }
+
+    def notes(self, mass_value: float = TOP_MASS) -> list[str]:
+        """Every reason a figure of the table is missing (—): the fit nearest ``mass_value``
+        (:meth:`fit_withheld`), the window mean (:attr:`mean_withheld`), no truth-ν slope."""
+        reasons = [self.fit_withheld(self.central_fit(mass_value)), self.mean_withheld]
+        if not np.isfinite(self.slope_ratio):
+            reasons.append("no ratio to truth-ν: no finite truth-ν slope in this study")
+        return [r for r in reasons if r]
 
 
 def scan_method(
@@ -746,42 +793,65 @@ class MassScanStudy:
         }
 
 
+def _figure(value: float, error: float | None = None, width: int = 0, digits: int = 2) -> str:
+    """``value±error`` right-aligned in ``width``; ``—`` for a value that is not finite (each
+    — of the table is explained under it)."""
+    if not np.isfinite(value):
+        return f"{'—':>{width}}"
+    text = f"{value:.{digits}f}"
+    if error is not None:
+        text += f"±{error:.{digits}f}" if np.isfinite(error) else "±—"
+    return f"{text:>{width}}"
+
+
 def format_table(study: MassScanStudy) -> str:
     """One row per method: slope of the window mean and its ratio to truth-ν's, the
     calibration slope k of the fits, and the fit of the pseudo-data nearest 172.5 GeV: as
     fitted (data σ, σ with the templates' statistics, σ scaled to ``lumi_events`` selected
     events) and calibrated (σ/k, and scaled), and the window mean's σ(m_t) scaled
-    (:meth:`MethodScan.mean_precision`)."""
+    (:meth:`MethodScan.mean_precision`). No σ is quoted for a method whose fits do not
+    follow m_t (:meth:`MethodScan.fit_withheld`): every — is explained under the table."""
     n = study.lumi_events
+    masses = sorted(m for m, _ in study.inputs)
+    central = min(masses, key=lambda m: abs(m - TOP_MASS))
     header = (
-        f"{'method':<19}{'obs':<6}{'valid':>6}{'slope':>13}{'/truth':>12}{'k':>12}{'m_t':>7}"
-        f"{'fitted ± σ':>15}{'σ+tmpl':>7}{f'σ@{n}':>8}{'calibrated ± σ/k':>19}{f'σ/k@{n}':>10}"
+        f"{'method':<19}{'obs':<6}{'valid':>6}{'slope':>14}{'/truth':>11}{'k':>12}"
+        f"{'fitted ± σ':>15}{'σ+tmpl':>7}{f'σ@{n}':>8}{'calibrated ± σ/k':>18}{f'σ/k@{n}':>10}"
         f"{f'mean@{n}':>11}"
     )
     lines = [
-        f"top-mass study: m_t = {', '.join(f'{m:g}' for m, _ in sorted(study.inputs))} GeV; "
-        f"templates from one half of each sample, fit to the other ({study.interpolation} "
-        "interpolation); slope: window mean vs true m_t; k: fitted vs true m_t (calibration); "
-        "σ: bootstrap of the pseudo-data, σ+tmpl: and of the templates; mean: σ of the "
-        "window mean / slope (no templates)",
+        f"top-mass study: m_t = {', '.join(f'{m:g}' for m in masses)} GeV; templates from one "
+        f"half of each sample, fit to the other ({study.interpolation} interpolation); slope: "
+        "window mean vs true m_t; k: fitted vs true m_t (calibration); shown: the fit of the "
+        f"m_t = {central:g} GeV sample (every sample's fit: masscan.json); σ: bootstrap of the "
+        "pseudo-data, σ+tmpl: and of the templates; mean: σ of the window mean / slope (no "
+        "templates); —: no figure, reason below",
         header,
     ]
+    notes = []
     for name, scan in study.methods.items():
-        fit = scan.central_fit()
+        fit = scan.central_fit(central)
+        quoted = not scan.fit_withheld(fit)
         calibrated, error = scan.calibrated(fit)
         k = scan.calibration
         draws = f" ×{scan.n_draws}" if scan.n_draws > 1 else ""
+        nan = float("nan")
         lines.append(
             f"{name + draws:<19}{scan.observable:<6}{scan.valid_fraction:>6.3f}"
-            f"{scan.slope.slope:>7.3f}±{scan.slope.error:<5.3f}"
-            f"{scan.slope_ratio:>6.2f}±{scan.slope_ratio_error:<5.2f}"
-            f"{k.slope:>6.2f}±{k.error:<5.2f}{fit.true_mass:>7.1f}"
-            f"{fit.fitted:>8.2f}±{fit.error:<6.2f}{fit.total_error:>7.2f}{fit.scaled_error(n):>8.2f}"
-            f"{calibrated:>11.2f}±{error:<7.2f}{scan.calibrated_scaled_error(fit, n):>10.2f}"
-            f"{scan.mean_precision(n):>11.2f}"
-            + ("  (flat likelihood: no m_t sensitivity)" if fit.flat else "")
-            + ("  (fit at the scan's edge)" if fit.at_boundary else "")
+            + _figure(scan.slope.slope, scan.slope.error, 14, 3)
+            + _figure(scan.slope_ratio, scan.slope_ratio_error, 11)
+            + _figure(k.slope, k.error, 12)
+            + _figure(fit.fitted, fit.error if quoted else nan, 15)
+            + _figure(fit.total_error if quoted else nan, None, 7)
+            + _figure(fit.scaled_error(n) if quoted else nan, None, 8)
+            + _figure(calibrated, error, 18)
+            + _figure(scan.calibrated_scaled_error(fit, n), None, 10)
+            + _figure(scan.mean_precision(n), None, 11)
+            + ("  (fit at the scan's edge)" if fit.at_boundary and quoted else "")
         )
+        notes += [f"  {name}: {reason}" for reason in scan.notes(central)]
+    if notes:
+        lines += ["— (no figure quoted):", *notes]
     return "\n".join(lines)
 
 

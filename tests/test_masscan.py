@@ -287,3 +287,57 @@ def test_one_mass_is_refused_before_any_reconstruction():
     with pytest.raises(InputError, match=r"two different masses at least, got 172\.5 GeV"):
         resolve_inputs([f"172.5={demo}"])
     assert [m for m, _ in resolve_inputs([f"172.5={demo}", f"175={demo}"])] == [172.5, 175.0]
+
+
+def _toy_method(name: str, response: float, width: float, seed: int):
+    """scan_method on toys whose mean moves by ``response`` × (m_t − 172.5), of ``width`` GeV;
+    with ``response`` 0 every mass gets the very same values (a method that ignores m_t)."""
+    samples = []
+    for top_mass in (166.0, 172.5, 179.0):
+        rng = np.random.default_rng(seed if response == 0 else [seed, int(top_mass * 10)])
+        values = rng.normal(172.5 + response * (top_mass - 172.5), width, (2000, 1))
+        half = np.arange(2000) % 2 == 0
+        samples.append(ObservableSample(top_mass, values, np.ones(2000, bool), np.ones(2000), half))
+    binning = Binning("mblnu", (120.0, 230.0), 10.0)
+    return scan_method(name, "mblnu", binning, samples, degree=1, replicas=30, seed=seed)
+
+
+def test_a_method_that_does_not_follow_mt_gets_no_precision_quoted():
+    """Issue 20 item 5: a method solving with m_t fixed (the ellipse) gives the same
+    observable at every true mass; no σ of it may be printed as an m_t precision, and every
+    missing figure is explained."""
+    from dataclasses import replace
+
+    from nuanalysis.masscan import MassScanStudy, Slope, format_table
+
+    study = MassScanStudy(
+        methods={
+            "truth": _toy_method("truth", 0.9, 15.0, seed=1),
+            "fixed": _toy_method("fixed", 0.0, 15.0, seed=2),
+        },
+        inputs=[(m, f"toy_{m:g}.root") for m in (166.0, 172.5, 179.0)],
+        interpolation="linear",
+        lumi_events=10_000,
+    )
+    truth, fixed = study.methods["truth"], study.methods["fixed"]
+    assert not truth.fit_withheld(truth.central_fit()) and not truth.mean_withheld
+    assert "flat likelihood" in fixed.fit_withheld(fixed.central_fit()) and fixed.mean_withheld
+    assert np.isnan(fixed.mean_precision(10_000))
+    summary = study.to_json()["methods"]
+    assert summary["truth"]["m_t_sensitive"] and not summary["fixed"]["m_t_sensitive"]
+    assert all(f["error_10000_events"] is None for f in summary["fixed"]["fits"])
+    assert all(f["error_10000_events"] > 0 for f in summary["truth"]["fits"])
+    text = format_table(study)
+    rows = {line.split()[0]: line for line in text.splitlines()[2:4]}
+    assert "nan" not in text
+    # truth quotes σ@N, σ/k@N and mean@N; the fixed-m_t method none of them (— each)
+    assert not rows["truth"].rstrip().endswith("—")
+    assert rows["fixed"].split()[-5:] == ["—", "—", "—", "—", "—"]
+    assert "fixed: flat likelihood" in text
+    assert "fixed: the window mean does not follow the true m_t" in text
+    assert "shown: the fit of the m_t = 172.5 GeV sample" in text
+    # a fit with a minimum whose position does not move with m_t (k = 0.00 ± 0.00): the
+    # bootstrap σ is small for that reason alone and is withheld too
+    stuck = replace(truth, calibration=Slope(0.001, 0.002, 176.8, 172.5))
+    assert "do not follow the true m_t (k = 0.00 ± 0.00" in stuck.fit_withheld(stuck.fits[1])
+    assert np.isnan(stuck.calibrated(stuck.fits[1])[0])
