@@ -6,7 +6,7 @@ generator and the reports never disagree.
 
 Sources: PDG 2024 (particle masses); the ν-Flows paper (eq. 3 uses
 m_W = 80.38 GeV); the ATLAS dilepton Neutrino Weighting configurations quoted
-in DESIGN.md (m_t = 172.5, m_W = 80.4, m_b = 4.5 GeV).
+in docs/methods.md (m_t = 172.5, m_W = 80.4, m_b = 4.5 GeV).
 """
 
 W_MASS = 80.38

@@ -3,7 +3,7 @@
 For every trial pseudorapidity η of a neutrino, the W and top mass
 constraints fix its transverse momentum; each pair of solutions (ν, ν̄) is
 weighted by how well ν⊥ + ν̄⊥ reproduces the measured MET, and the highest
-weight wins (DESIGN.md, "Baselines as analysts configure them").
+weight wins (docs/methods.md, "Baselines as analysts configure them").
 
 One neutrino per trial η (derivation implemented by :func:`neutrino_solutions`)
 ---------------------------------------------------------------------
@@ -53,7 +53,7 @@ of the number of threads.
 
 Against the ATLAS NeutrinoWeighter
 ----------------------------------
-The public NeutrinoWeighter.cxx in its analysis configuration (DESIGN.md)
+The public NeutrinoWeighter.cxx in its analysis configuration (docs/methods.md)
 solves the same equations with the same η grid, m_W = 80.4 GeV, m_t scan
 172.0 … 174.0 by 0.25 for each top, 15 % b-jet smearing propagated to the MET,
 σ = 0.2 |MET_i| and cuts (w > 1e-6, m_tt > 300 GeV, E_t, E_t̄ > 0). Its

@@ -1,6 +1,6 @@
 """Benchmark the analytic baselines through the registry on the same events.
 
-Methods and presets (DESIGN.md, "Baselines as analysts configure them"):
+Methods and presets (docs/methods.md, "Baselines as analysts configure them"):
 ``quadratic`` and ``ellipse`` on semileptonic events; ``ellipse`` (also with
 the closest-approach fallback), ``nw`` preset ``grid`` and ``nw`` preset
 ``analysis`` (on a subset, it is slow) on dilepton events. A method not yet

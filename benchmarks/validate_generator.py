@@ -19,7 +19,7 @@ Prints, for one schema-v1 file (channel from the lepton multiplicity):
   the b-tagging efficiency of all stored jets before selection by their hadron
   flavour label (the detector's working point, free of selection bias).
 
-width68 is half the 16–84 % interquantile range (DESIGN.md). Usage::
+width68 is half the 16–84 % interquantile range (docs/figures.md). Usage::
 
     python benchmarks/validate_generator.py FILE [--generate 2000] [--json out.json]
 """

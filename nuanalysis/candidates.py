@@ -2,7 +2,7 @@
 
 The two b-jet candidates of a dilepton event are the two leading b-tagged jets,
 or the leading tagged and the leading untagged jet when only one jet is tagged
-(DESIGN.md, "Baselines as analysts configure them"; AnalysisTop). Both
+(docs/methods.md, "Baselines as analysts configure them"; AnalysisTop). Both
 b ↔ lepton pairings are tried by the methods themselves.
 """
 

@@ -1,8 +1,8 @@
 """The method comparison study behind ``nuanalysis compare``: figures (numbers) → report.
 
 :func:`comparison` turns a run (every method on the same events,
-:mod:`nuanalysis.runner`) into the numbers other tools read (DESIGN.md,
-"Outputs other tools read"), with the statistical error of each;
+:mod:`nuanalysis.runner`) into the numbers other tools read (docs/outputs.md,
+"`compare --json`"), with the statistical error of each;
 :func:`comparison_table` prints them and :func:`write_comparison_report` draws
 the paper's Figs. 6–8, failures and timing into report pages. Definitions of
 every figure: :mod:`nuanalysis.metrics`.
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def comparison(run, request: RunRequest) -> dict:
-    """The ``--json`` content (DESIGN.md, "Outputs other tools read"), with the statistical
+    """The ``--json`` content (docs/outputs.md, "`compare --json`"), with the statistical
     errors of every number and a ``provenance`` block."""
     from nuanalysis.metrics import method_figures
     from nuanalysis.provenance import display_path, provenance

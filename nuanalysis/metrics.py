@@ -1,4 +1,4 @@
-"""Figures of merit of a neutrino method (DESIGN.md, "Figures we report").
+"""Figures of merit of a neutrino method (docs/figures.md).
 
 * resolution of a quantity q: the median and ``width68`` (half of the 16–84 %
   interquantile range) of q_reco − q_true over the events where the method

@@ -1,6 +1,6 @@
 """tt̄ observables of dilepton events: m_tt and the top pT, from truth or from a method's neutrinos.
 
-Reco level (DESIGN.md, "Figures we report"): the top is ℓ⁺ + b + ν and the
+Reco level (docs/figures.md, "Resolution"): the top is ℓ⁺ + b + ν and the
 antitop ℓ⁻ + b̄ + ν̄, with the two b-jet candidates of
 :func:`nuanalysis.candidates.b_jet_candidates`. Which candidate goes
 with ℓ⁺ is the method's own choice when its result says so

@@ -41,7 +41,8 @@ LOG_PROB_KEY = "posterior_log_prob"
 """``extras`` key: (n, S) float32 flow log-density of each draw."""
 
 LOG_PROB_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
-"""Candidate λ scanned by the calibration (DESIGN.md: the best λ ranged over 0–0.3 by model)."""
+"""Candidate λ scanned by the calibration (docs/methods.md, "Posterior draws": the best λ
+ranged over 0–0.3 by model)."""
 
 TEMPERATURES = (0.0, 1.0, 3.0)
 """Candidate T scanned by the calibration."""

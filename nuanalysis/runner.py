@@ -17,7 +17,7 @@ global entries), and reports each slice to the progress bar (on dask through
 the scheduler's event stream): the bar moves every second or so whatever
 ``chunk_size``.
 
-Timing (DESIGN.md, speed): each method is first warmed up on a few events of
+Timing (docs/figures.md, "Speed"): each method is first warmed up on a few events of
 the first unit a process sees (numba compilation, model loading are not
 timed), then every call of :func:`~nuanalysis.methods.registry.reconstruct`
 is timed on the same events for every method, in CPU seconds (:func:`_cpu_clock`).

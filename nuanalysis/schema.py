@@ -1,4 +1,4 @@
-"""The ntuple schema v1 (DESIGN.md, "The ntuple schema (v1) — a contract") as data.
+"""The ntuple schema v1 (docs/schema.md, for users) as data.
 
 One TTree named :data:`TREE_NAME` per file, GeV and radians. Branches come in
 three shapes:

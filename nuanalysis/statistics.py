@@ -1,4 +1,4 @@
-"""Statistical errors of the figures of merit (DESIGN.md, "Figures we report").
+"""Statistical errors of the figures of merit (docs/figures.md).
 
 * fractions (valid fraction, assignment accuracy): :func:`binomial_fraction`,
   the 68.27 % Wilson score interval;

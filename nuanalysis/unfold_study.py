@@ -1,6 +1,6 @@
 """The ``nuanalysis unfold`` study: SVD-unfold m_tt × pT_t with each method's neutrinos.
 
-For every method (DESIGN.md, "Figures we report": unfolding):
+For every method (docs/figures.md, "Unfolding"):
 
 1. reconstruct m_tt and pT_t with the method's neutrinos
    (:mod:`nuanalysis.observables`); method failures and events without two
@@ -172,7 +172,7 @@ class UnfoldStudy:
         ]
 
     def to_json(self, input_name: str | None = None) -> dict:
-        """DESIGN.md's ``unfold`` JSON (with extra keys)."""
+        """The ``unfold`` JSON (docs/outputs.md, "`unfold --json`")."""
         methods = {}
         for name, m in self.methods.items():
             entry = {

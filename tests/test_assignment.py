@@ -176,7 +176,7 @@ def test_reference_masses_are_the_constants(exact_semileptonic):
 @pytest.mark.parametrize("channel", ["semileptonic", "dilepton"])
 def test_assign_command_on_exact_events(synthetic_ntuple, tmp_path, channel):
     """With exact jets and the true neutrino every assignable event is assigned right; the JSON
-    has DESIGN.md's keys, σ from the even entries and event counts of the odd ones."""
+    has the keys of docs/outputs.md, σ from the even entries and event counts of the odd ones."""
     import json
 
     from click.testing import CliRunner

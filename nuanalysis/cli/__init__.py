@@ -1,4 +1,4 @@
-"""The ``nuanalysis`` command line (DESIGN.md, "Command line").
+"""The ``nuanalysis`` command line (README.md, "Usage"; outputs: docs/outputs.md).
 
 Each sub-command lives in its own module ``nuanalysis/cli/<name>.py`` exposing a
 ``click.Command`` called ``command``; they are imported only when used so that

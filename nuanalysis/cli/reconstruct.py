@@ -1,7 +1,7 @@
 """``nuanalysis reconstruct``: every requested method's neutrinos, written to a ROOT file.
 
-One TTree ``events``, entry i ↔ input entry i (DESIGN.md, "Outputs other tools
-read"): per method M, ``M_nu_px``, ``M_nu_py``, ``M_nu_pz`` (float32[], ν then
+One TTree ``events``, entry i ↔ input entry i (docs/outputs.md, "`reconstruct`:
+the neutrinos as a TTree"): per method M, ``M_nu_px``, ``M_nu_py``, ``M_nu_pz`` (float32[], ν then
 ν̄; counter ``nM_nu`` with ``-`` written ``_``), ``M_valid`` (bool; momenta 0
 where False) and ``M_weight`` (float32) when the method gives one. The input
 is streamed chunk by chunk (:func:`nuanalysis.runner.iter_chunks`) into a

@@ -1,6 +1,6 @@
 """``nuanalysis unfold``: SVD-unfold m_tt × pT_t with each method's neutrinos.
 
-See DESIGN.md, "Command line", and :mod:`nuanalysis.unfold_study`. Input,
+See README.md, "Usage", docs/outputs.md, and :mod:`nuanalysis.unfold_study`. Input,
 model, chunking, seed and dask options are those shared with ``compare``
 (:func:`nuanalysis.cli.options.run_options`).
 """

@@ -16,7 +16,7 @@ sign on η, so their Jacobian determinant is ±1 and a log-density in
 traced or exported model (ONNX) carries the frame with it.
 
 ``lab`` (no frame) is what models trained before the frame existed use.
-Measured gain: DESIGN.md ("Learned methods are exactly equivariant …").
+Measured gain: docs/methods.md, "Learned methods: the canonical frame".
 """
 
 from __future__ import annotations

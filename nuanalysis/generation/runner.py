@@ -103,7 +103,7 @@ def _jagged(fields: dict[str, np.ndarray], counts: np.ndarray, prefix: str) -> d
 def schema_columns(
     truth: TruthRecord, objects: Objects, selected: np.ndarray
 ) -> dict[str, ak.Array | np.ndarray]:
-    """Schema-v1 branches (DESIGN.md), by branch name, of the ``selected`` events of a batch."""
+    """Schema-v1 branches (docs/schema.md), by name, of the ``selected`` events of a batch."""
     partons = _collider(truth.partons)
     match = match_jets(
         objects.jet_offsets,

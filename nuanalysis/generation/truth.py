@@ -1,6 +1,6 @@
 """Truth record of tt̄ events from the Pythia event record, and jet–parton matching.
 
-Conventions (ntuple schema v1, DESIGN.md):
+Conventions (ntuple schema v1, docs/schema.md):
 
 * ``truth_top`` / ``truth_antitop``: the last copy of the t / t̄ in the record,
   i.e. the one that decays (after initial-state recoils, before the decay).
@@ -9,7 +9,7 @@ Conventions (ntuple schema v1, DESIGN.md):
   5 = the W⁻ daughters. Within a W the *down-type member comes first*: the
   charged lepton (odd |pid| 11, 13) before its neutrino, the down-type quark
   (odd |pid| 1, 3, 5) before the up-type one. A leptonic W⁺ therefore gives ℓ⁺
-  at 2 and ν at 3, a leptonic W⁻ ℓ⁻ at 4 and ν̄ at 5 — the example DESIGN.md
+  at 2 and ν at 3, a leptonic W⁻ ℓ⁻ at 4 and ν̄ at 5 — the example docs/schema.md
   gives. Kinematics are those of the decay products as produced by the decay of
   the last t / W copy (before their own QCD and QED final-state radiation).
   The b is the top's direct daughter, the W daughters those of the W's last
@@ -39,7 +39,7 @@ from nuanalysis.generation.pythia import FlatEvents
 
 N_PARTONS = 6
 MATCH_MAX_DR = 0.4
-"""ΔR below which a jet is matched to a quark parton (DESIGN.md, ``jet_match``)."""
+"""ΔR below which a jet is matched to a quark parton (docs/schema.md, ``jet_match``)."""
 
 
 @dataclass

@@ -10,7 +10,8 @@ under the MET covariance; every b-tagged jet is tried as b_lep (the two b
 candidates where fewer than one jet is tagged) and the smallest χ² wins,
 preferring jets whose ellipse exists (Z² ≥ 0).
 
-Options (defaults are those of the reference configurations, DESIGN.md):
+Options (defaults: the reference configurations, docs/methods.md, "Baselines as analysts
+configure them"):
 
 * ``top_mass`` (:data:`~baselines.constants.TOP_MASS`) and ``w_mass``
   (:data:`~baselines.constants.W_MASS_NW`): a number, one value per event, or

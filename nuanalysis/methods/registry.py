@@ -1,4 +1,4 @@
-"""One interface for every neutrino method (DESIGN.md, "One interface for every neutrino method").
+"""One interface for every neutrino method (docs/methods.md, the contract for users).
 
 A method is a function ``(events: PaddedEvents, **options) -> NeutrinoResult``
 registered under a name with the channels it applies to. The CLI, the χ²
