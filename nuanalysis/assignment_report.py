@@ -40,20 +40,22 @@ def accuracy_intervals(study: dict) -> dict:
 
 
 def accuracy_tables(study: dict) -> dict:
-    """A :class:`~nuanalysis.report.Table` per role (methods × jet multiplicity, accuracy ± its
-    binomial error, † under 30 events, — without any) and of the σ."""
+    """A :class:`~nuanalysis.report.Table` per role (methods × jet multiplicity, accuracy with
+    its 68 % interval — one-sided at 0 and 1 —, † under 30 events, — without any) and of
+    the σ."""
     from nuanalysis.report import Table
-    from nuanalysis.statistics import SMALL_SAMPLE
+    from nuanalysis.statistics import SMALL_SAMPLE, format_interval
 
     columns = list(study["n_events"])
+    intervals = study.get("accuracy_interval") or accuracy_intervals(study)
 
     def cell(role: str, method: str, column: str) -> str:
         value = study["accuracy"][role][method][column]
-        if value is None or not math.isfinite(value):
+        interval = intervals[role][method][column]
+        if value is None or not math.isfinite(value) or interval is None:
             return "—"
-        error = study["uncertainty"][role][method][column]
         mark = "†" if study["n_events"][column] < SMALL_SAMPLE else ""
-        return f"{value:.3f} ± {error:.3f}{mark}"
+        return f"{format_interval(value, *interval)}{mark}"
 
     tables = {}
     for role, by_method in study["accuracy"].items():
@@ -66,6 +68,22 @@ def accuracy_tables(study: dict) -> dict:
         [[m, *(f"{s[k]:.2f}" for k in keys)] for m, s in study["sigmas"].items()],
     )
     return tables
+
+
+def table_notes(study: dict) -> list[str]:
+    """The legend of † and — for the terminal, where the tables show them."""
+    from nuanalysis.statistics import SMALL_SAMPLE
+
+    counts = study["n_events"].values()
+    notes = []
+    if any(0 < n < SMALL_SAMPLE for n in counts):
+        notes.append(
+            f"† a column of fewer than {SMALL_SAMPLE} events: statistically unreliable; "
+            "intervals are 68 % Wilson intervals, one-sided (+x −0) at 0 and 1"
+        )
+    if any(n == 0 for n in counts):
+        notes.append("— no fully matched event at that jet multiplicity")
+    return notes
 
 
 def flow_over_quadratic(study: dict) -> tuple[dict[str, float], dict[str, float]] | None:
@@ -156,8 +174,8 @@ def write_assignment_report(study: dict, tables: dict, out_dir: Path) -> Path:
         caption = (
             f"Fraction of events with {TITLES[role].split(' (')[0]} per jet multiplicity (the "
             "last column: that many or more), among the evaluation events whose partons are all "
-            "matched to jets; error bars: 68 % Wilson intervals; shaded: fewer than "
-            f"{SMALL_SAMPLE} events."
+            "matched to jets; error bars: 68 % Wilson intervals (one-sided at 0 and 1); shaded, "
+            f"and † in the table: fewer than {SMALL_SAMPLE} events."
         )
         sections.append(
             Section(TITLES[role], tables=[tables[role]], figures=[Figure(figure, caption)])

@@ -64,26 +64,28 @@ def _number(value, digits: int = 3) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
-def _with_error(value, error, digits: int = 3) -> str:
-    if value is None or not math.isfinite(value):
+def _fraction(figures: dict) -> str:
+    """The valid fraction with its 68 % Wilson interval, one-sided at 0 and 1."""
+    from nuanalysis.statistics import binomial_fraction, format_interval
+
+    n, value = figures["n_events"], figures["valid_fraction"]
+    if not n or value is None or not math.isfinite(value):
         return "—"
-    return f"{_number(value, digits)} ± {_number(error, 2)}"
+    interval = binomial_fraction(round(value * n), n)
+    return format_interval(value, interval["low"], interval["high"])
 
 
 def comparison_table(summary: dict):
     """Methods as columns; valid fraction, speed and every resolution (median / width68) as
-    rows, each with its statistical error; † marks figures from fewer than 30 events."""
+    rows, each with its statistical error and rounded to it (valid fraction: its interval,
+    one-sided at 0 and 1); † marks figures from fewer than 30 events."""
     from nuanalysis.report import Table
-    from nuanalysis.statistics import SMALL_SAMPLE
+    from nuanalysis.statistics import SMALL_SAMPLE, format_value_error
 
     methods = summary["methods"]
     names = list(methods)
     rows = [
-        ["valid fraction"]
-        + [
-            _with_error(methods[m]["valid_fraction"], methods[m]["valid_fraction_err"])
-            for m in names
-        ],
+        ["valid fraction"] + [_fraction(methods[m]) for m in names],
         ["time [ms / event]"]
         + [_number(1e3 * (methods[m]["seconds_per_event"] or math.nan)) for m in names],
         ["speed [events / s / core]"]
@@ -95,8 +97,8 @@ def comparison_table(summary: dict):
             r = methods[m]["resolution"][key]
             mark = "†" if 0 < r["n"] < SMALL_SAMPLE else ""
             cells.append(
-                f"{_with_error(r['median'], r['median_err'])} / "
-                f"{_with_error(r['width68'], r['width68_err'])}{mark}"
+                f"{format_value_error(r['median'], r['median_err'])} / "
+                f"{format_value_error(r['width68'], r['width68_err'])}{mark}"
             )
         rows.append([f"{quantity_title(key)}: median / width68", *cells])
     return Table(["quantity (reco − true)", *names], rows)
@@ -117,6 +119,58 @@ def truth_offset_note(summary: dict) -> str:
         "reconstructed low even with perfect neutrinos. Judge a method against the truth-ν "
         "column, not against zero."
     )
+
+
+MTT_MEDIAN_GAP = 20.0
+"""GeV: a method's m_tt median this far (and 3σ) from the truth-ν column's — from zero without
+a truth column — gets a note (:func:`mtt_median_note`)."""
+
+
+def mtt_median_note(summary: dict) -> str:
+    """Which methods' m_tt median is far from the truth-ν column's, and why that happens to
+    the flow's mode (empty when none is)."""
+    methods = summary["methods"]
+    reference = methods.get("truth", {}).get("resolution", {}).get("mtt")
+    has_reference = bool(reference and reference["n"])
+    centre, centre_err = (reference["median"], reference["median_err"]) if has_reference else (0, 0)
+    far = []
+    for name, figures in methods.items():
+        r = figures["resolution"].get("mtt")
+        if name == "truth" or not r or not r["n"]:
+            continue
+        gap = r["median"] - centre
+        if abs(gap) > MTT_MEDIAN_GAP and abs(gap) > 3 * math.hypot(r["median_err"], centre_err):
+            far.append((name, gap))
+    if not far:
+        return ""
+    listed = ", ".join(f"{name} {gap:+.0f} GeV" for name, gap in far)
+    text = (
+        f"m_tt median far from {'the truth-ν column' if has_reference else 'zero'}'s: {listed}. "
+        "The neutrino components can look unbiased while m_tt is not: m_tt weighs them "
+        "through the tops' kinematics and the b ↔ lepton pairing."
+    )
+    if any(name.startswith("flow") for name, _ in far):
+        text += (
+            " For the flow's mode: the most probable point of the whole neutrino solution (6-D "
+            "for two neutrinos) is not the most probable m_tt — where the posterior is broad or "
+            "has several solutions the mode sits at low m_tt. flow-posterior (every draw) gives "
+            "the m_tt distribution."
+        )
+    return text
+
+
+def table_notes(summary: dict) -> list[str]:
+    """Lines printed under the terminal table: the † and — legend where they occur, and
+    :func:`mtt_median_note`."""
+    from nuanalysis.statistics import SMALL_SAMPLE
+
+    counts = [r["n"] for m in summary["methods"].values() for r in m["resolution"].values()]
+    notes = []
+    if any(0 < n < SMALL_SAMPLE for n in counts):
+        notes.append(f"† from fewer than {SMALL_SAMPLE} events: statistically unreliable")
+    if any(n == 0 for n in counts):
+        notes.append("— no event to measure it on")
+    return [*notes, *filter(None, [mtt_median_note(summary)])]
 
 
 def sample_label(summary: dict) -> str:
@@ -182,7 +236,11 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
             plotting.plot_distributions(distributions, out_dir, sample=sample),
             "m(ℓν) and m(bℓν) of the t → ℓ⁺νb side (semileptonic: the lepton's side), the b "
             "jet truth-matched; black: the same with the generator's neutrino. m_tt with each "
-            "method's neutrinos and b ↔ lepton pairing; black: the generator's tops.",
+            "method's neutrinos and b ↔ lepton pairing; black: the generator's tops. "
+            "Reconstructed m_tt can fall below 2 m_t = 345 GeV, where the generator's cannot: "
+            "a reconstructed top (b jet + lepton + neutrino) is not on its mass shell — jet "
+            "resolution, a wrong pairing, an approximate neutrino — while the generator's tops "
+            "are within their width of it.",
         )
     )
     methods = summary["methods"]
@@ -221,7 +279,7 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
         "m_tt, pT_t against the generator's tops. Valid fraction ± the 68 % Wilson interval's "
         "half-width. † marks a figure from fewer than 30 events; — a method without any."
     )
-    note = truth_offset_note(summary)
+    note = "\n\n".join(filter(None, [truth_offset_note(summary), mtt_median_note(summary)]))
     _, html_path = write_report(
         out_dir,
         f"Neutrino methods: {summary['channel']}",

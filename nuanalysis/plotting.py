@@ -17,6 +17,7 @@ notebook keeps its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -132,8 +133,26 @@ def _legend(ax) -> None:
     ax.legend(fontsize=9, loc="upper right", frameon=False)
 
 
+TLATEX_SYMBOLS = {r"\ell": "#font[12]{l}", r"\,": " ", r"\ ": " "}
+r"""matplotlib mathtext → ROOT TLatex where the command is not ``\name`` → ``#name``: ℓ is
+the italic l of TLatex's font 12 (ROOT has no #ell)."""
+
+
+def tlatex(title: str) -> str:
+    r"""A matplotlib title in ROOT's TLatex: ``$m(\ell\nu)$ [GeV]`` → ``m(#font[12]{l}#nu)
+    [GeV]``, ``$m_{t\bar{t}}$`` → ``m_{t#bar{t}}``; text outside ``$…$`` is kept."""
+    parts = title.split("$")
+    for i in range(1, len(parts), 2):  # the odd parts are mathtext
+        math_text = re.sub(r"\\(?:mathrm|text)\{([^}]*)\}", r"\1", parts[i])
+        for command, latex in TLATEX_SYMBOLS.items():
+            math_text = math_text.replace(command, latex)
+        parts[i] = re.sub(r"\\([A-Za-z]+)", r"#\1", math_text)
+    return "".join(parts)
+
+
 def _save(fig, out_dir: Path, name: str, histograms: Mapping[str, hist.Hist] | None = None) -> Path:
-    """Write ``name`` as PNG and PDF (and its ``histograms`` as ``name.root``); the PNG's path."""
+    """Write ``name`` as PNG and PDF (and its ``histograms`` as ``name.root``, axis titles in
+    TLatex, :func:`tlatex`); the PNG's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     for extension in FORMATS:
@@ -142,7 +161,10 @@ def _save(fig, out_dir: Path, name: str, histograms: Mapping[str, hist.Hist] | N
     if histograms:
         with uproot.recreate(out_dir / f"{name}.root") as file:
             for key, histogram in histograms.items():
-                file[key] = histogram
+                in_root = histogram.copy()
+                for axis in in_root.axes:
+                    axis.label = tlatex(axis.label)
+                file[key] = in_root
     return out_dir / f"{name}.png"
 
 

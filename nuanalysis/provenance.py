@@ -14,6 +14,8 @@ import datetime
 import hashlib
 import os
 import platform
+import shlex
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -90,6 +92,20 @@ def models_used(
     return used
 
 
+def command_line(command: str) -> str:
+    """The command line as typed, arguments quoted for a shell (``nuanalysis compare --methods
+    flow --input 'my file.root'``), where this process is the ``nuanalysis`` program running
+    ``command``; ``nuanalysis COMMAND`` alone where it is not (the Python API, a test's
+    ``CliRunner``: then the arguments are not this process's)."""
+    program = Path(sys.argv[0]) if sys.argv else Path()
+    is_program = program.name == "nuanalysis" or (
+        program.name == "__main__.py" and program.parent.name == "nuanalysis"
+    )
+    if is_program and sys.argv[1:2] == [command]:
+        return shlex.join(["nuanalysis", *sys.argv[1:]])
+    return f"nuanalysis {command}"
+
+
 def provenance(
     request, command: str, channel: str, methods: list[str] | None = None
 ) -> dict[str, object]:
@@ -103,7 +119,7 @@ def provenance(
     return {
         "package": "nuanalysis",
         "version": nuanalysis.__version__,
-        "command": f"nuanalysis {command}",
+        "command": command_line(command),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "inputs": [display_path(path) for path in request.paths],
         "mapping": request.mapping,

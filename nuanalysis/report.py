@@ -13,6 +13,7 @@ import html
 import os
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,14 +46,22 @@ class Table:
         return f"<table{kind}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def text(self) -> str:
-        """Fixed-width rendering for the terminal."""
+        """Fixed-width rendering for the terminal, aligned by :func:`display_width`."""
         widths = [
-            max(len(r[i]) for r in [self.header, *self.rows]) for i in range(len(self.header))
+            max(display_width(r[i]) for r in [self.header, *self.rows])
+            for i in range(len(self.header))
         ]
-        line = "  ".join
-        out = [line(c.ljust(w) for c, w in zip(self.header, widths, strict=True))]
-        out += [line(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in self.rows]
-        return "\n".join(out)
+
+        def line(row: list[str]) -> str:
+            cells = zip(row, widths, strict=True)
+            return "  ".join(c + " " * (w - display_width(c)) for c, w in cells)
+
+        return "\n".join(line(row) for row in [self.header, *self.rows])
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: combining marks (the bar of ν̄, U+0304) take none."""
+    return sum(not unicodedata.combining(c) for c in text)
 
 
 @dataclass

@@ -12,6 +12,8 @@ figures.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 WIDTH68_QUANTILES = (0.16, 0.84)
@@ -66,3 +68,53 @@ def binomial_fraction(passed: int, total: int) -> dict[str, float]:
     half = z / (1 + z**2 / total) * np.sqrt(p * (1 - p) / total + z**2 / (4 * total**2))
     low, high = float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
     return {"value": p, "err": 0.5 * (high - low), "low": low, "high": high, "n": int(total)}
+
+
+ERROR_DIGITS = 2
+"""Significant digits an error is printed with; its value is rounded to the same decimal."""
+
+SYMMETRIC_RATIO = 1.25
+"""An interval whose two sides differ by less than this factor is printed as ± half-width."""
+
+
+def decimals(error: float, digits: int = ERROR_DIGITS) -> int:
+    """Decimal places that show ``error`` to ``digits`` significant digits (none for an error
+    of 10 or more): the place a value is rounded to (PDG, Rev. Part. Phys., Introduction
+    §5.3, simplified to two digits)."""
+    return max(digits - 1 - math.floor(math.log10(error)), 0)
+
+
+def format_value_error(value: float | None, error: float | None) -> str:
+    """``value ± error``, the value rounded to the error's last digit: 0.00664 ± 1.23 →
+    ``0.0 ± 1.2``, 91.38 ± 13.2 → ``91 ± 13``; ``—`` for a value that is not finite, and
+    three significant digits where the error is zero or unknown."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if error is None or not math.isfinite(error) or error <= 0:
+        shown = "0" if value == 0 else f"{value:.3g}"
+        return f"{shown} ± 0" if error == 0 else shown
+    places = decimals(error)
+    return f"{value:.{places}f} ± {error:.{places}f}"
+
+
+def format_interval(value: float | None, low: float | None, high: float | None) -> str:
+    """A value with its interval [low, high], rounded to the smaller non-zero side: ``± half
+    width`` where the sides are within :data:`SYMMETRIC_RATIO`, else ``+up −down`` — at a
+    physical boundary one side is 0 (every event passed: ``1.0000 +0 −0.0017``, one event
+    failing out of one: ``0.00 +0.50 −0``), which a symmetric ± would hide."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return format_value_error(value, None)
+    up, down = max(high - value, 0.0), max(value - low, 0.0)
+    sides = [side for side in (up, down) if side > 0]
+    if not sides:
+        return format_value_error(value, 0.0)
+    places = decimals(min(sides))
+    if up > 0 and down > 0 and max(up, down) / min(up, down) < SYMMETRIC_RATIO:
+        return f"{value:.{places}f} ± {(up + down) / 2:.{places}f}"
+
+    def side(size: float) -> str:
+        return f"{size:.{places}f}" if size > 0 else "0"
+
+    return f"{value:.{places}f} +{side(up)} −{side(down)}"

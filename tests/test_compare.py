@@ -279,3 +279,38 @@ def test_compare_reports_a_method_without_any_solution(synthetic_ntuple, tmp_pat
             round(300 * summary["methods"][SMEARED]["valid_fraction"])
         )
         assert histograms[f"pz_{NEVER}"].to_hist().values(flow=True).sum() == 0
+
+
+def _mtt_summary(**medians: tuple[float, float]) -> dict:
+    """A compare summary whose methods have only an m_tt resolution (median, its error)."""
+    return {
+        "methods": {
+            name: {
+                "resolution": {
+                    "mtt": {"median": m, "median_err": e, "width68": 80.0, "width68_err": 4.0,
+                            "n": 300}
+                }
+            }
+            for name, (m, e) in medians.items()
+        }
+    }  # fmt: skip
+
+
+def test_an_mtt_median_far_from_truths_is_explained():
+    """Issue 20 item 9: the dilepton flow's m_tt median (−41 GeV against truth-ν's −12.5)
+    gets a note saying why; NW (+4.6) and the ellipse (−2.4) do not."""
+    from nuanalysis.comparison import mtt_median_note, table_notes
+
+    summary = _mtt_summary(truth=(-12.5, 1.7), flow=(-41.0, 4.0), nw=(4.6, 4.0), ellipse=(-2.4, 4))
+    note = mtt_median_note(summary)
+    assert "truth-ν column's: flow -28 GeV." in note
+    assert "nw" not in note and "ellipse" not in note
+    assert "most probable point" in note and "flow-posterior" in note
+    assert table_notes(summary) == [note]
+    # without a truth column the reference is zero; a far median of a noisy sample is no news
+    assert "zero's: flow -41 GeV" in mtt_median_note(_mtt_summary(flow=(-41.0, 4.0)))
+    assert mtt_median_note(_mtt_summary(truth=(-12.5, 1.7), flow=(-41.0, 12.0))) == ""
+    assert mtt_median_note(_mtt_summary(truth=(-12.5, 1.7), nw=(4.6, 1.0))) == ""
+    small = _mtt_summary(truth=(-12.5, 1.7))
+    small["methods"]["truth"]["resolution"]["mtt"]["n"] = 12
+    assert table_notes(small)[0].startswith("† from fewer than 30 events")

@@ -91,7 +91,8 @@ def test_assign_tables_mark_small_columns_and_undefined_ratios():
         "sigmas": {"flow": {"lnu": 5.0}, "quadratic": {"lnu": 1.0}},
     }
     rows = accuracy_tables(study)["blep"].rows
-    assert rows[0] == ["quadratic", "0.500 ± 0.025", "0.000 ± 0.250†", "—"]
+    # 0 of 1 event: the interval [0, 0.5] is one-sided, not ± 0.25 around 0
+    assert rows[0] == ["quadratic", "0.500 ± 0.025", "0.00 +0.50 −0†", "—"]
     ratio, error = flow_over_quadratic(study)
     assert ratio["4"] == pytest.approx(1.2)
     assert error["4"] == pytest.approx(1.2 * math.hypot(0.024 / 0.6, 0.025 / 0.5))
@@ -146,3 +147,76 @@ def test_assign_report_and_json_carry_intervals_and_provenance(synthetic_ntuple,
     assert "accuracy_blep.png" in links and "accuracy_blep.root" in links
     assert all((out_dir / link).is_file() for link in links)
     assert "Fraction of events with correct b_lep" in page and "Provenance" in page
+
+
+def test_values_are_rounded_to_their_error():
+    """Issue 20 item 10: ``0.00664 ± 1.2`` printed as ``0.0 ± 1.2``; the value keeps the
+    error's last decimal (two significant digits of the error)."""
+    from nuanalysis.statistics import format_value_error
+
+    assert format_value_error(0.00664, 1.2) == "0.0 ± 1.2"
+    assert format_value_error(91.38, 13.2) == "91 ± 13"
+    assert format_value_error(-0.137, 1.74) == "-0.1 ± 1.7"
+    assert format_value_error(0.0036, 0.074) == "0.004 ± 0.074"
+    assert format_value_error(0.0, 0.0) == "0 ± 0"
+    assert format_value_error(math.nan, 1.0) == "—" and format_value_error(None, None) == "—"
+
+
+def test_fractions_at_a_boundary_get_one_sided_intervals():
+    """Every event valid is ``1 +0 −x``, never ``1 ± x``: a fraction cannot exceed 1."""
+    from nuanalysis.statistics import binomial_fraction, format_interval
+
+    def shown(passed, total):
+        f = binomial_fraction(passed, total)
+        return format_interval(f["value"], f["low"], f["high"])
+
+    assert shown(3000, 3000) == "1.00000 +0 −0.00033"
+    assert shown(0, 1) == "0.00 +0.50 −0"
+    assert shown(7, 8) == "0.875 +0.076 −0.160"  # asymmetric away from the boundary too
+    assert shown(1980, 3000) == "0.6600 ± 0.0086"  # about symmetric: ± half-width
+
+
+def test_terminal_tables_align_rows_with_combining_marks():
+    """ν̄ is ν + U+0304 (two code points, one column): its rows line up with ν's."""
+    table = Table(["quantity", "flow"], [["ν p_z [GeV]", "1 ± 2"], ["ν̄ p_z [GeV]", "3 ± 4"]])
+    lines = table.text().splitlines()
+    columns = {
+        line.replace("\u0304", "").index(value) for line, value in zip(lines[1:], "13", strict=True)
+    }
+    assert len(columns) == 1
+
+
+def test_root_histogram_axis_titles_are_tlatex(tmp_path):
+    """The ROOT files of a figure carry axis titles ROOT draws (``#nu``, ``#bar{t}``), not
+    matplotlib's ``$…$``."""
+    import uproot
+
+    h = plotting.histogram(np.array([80.0, 81.0]), "mlnu")
+    h2 = plotting.histogram(np.array([400.0]), "mtt")
+    fig = plotting.plt.figure()
+    plotting._save(fig, tmp_path, "titles", {"mlnu": h, "mtt": h2})
+    with uproot.open(tmp_path / "titles.root") as file:
+        assert file["mlnu"].axis(0).member("fTitle") == "m(#font[12]{l}#nu) [GeV]"
+        assert file["mtt"].axis(0).member("fTitle") == "m_{t#bar{t}} [GeV]"
+    assert h.axes[0].label == "$m(\\ell\\nu)$ [GeV]"  # the figure's own labels unchanged
+
+
+def test_provenance_command_has_its_arguments(monkeypatch):
+    """The command as typed, quoted for a shell, when run as the nuanalysis program."""
+    from nuanalysis.provenance import command_line
+
+    argv = ["/venv/bin/nuanalysis", "compare", "--methods", "flow", "--input", "my file.root"]
+    monkeypatch.setattr("sys.argv", argv)
+    assert command_line("compare") == "nuanalysis compare --methods flow --input 'my file.root'"
+    monkeypatch.setattr("sys.argv", ["/repo/nuanalysis/__main__.py", "assign", "--max-events", "9"])
+    assert command_line("assign") == "nuanalysis assign --max-events 9"
+    monkeypatch.setattr("sys.argv", ["pytest", "-q", "tests"])  # not the program: no arguments
+    assert command_line("compare") == "nuanalysis compare"
+
+
+def test_assign_explains_its_marks():
+    from nuanalysis.assignment_report import table_notes
+
+    assert table_notes({"n_events": {"4": 400, "5": 300}}) == []
+    notes = table_notes({"n_events": {"4": 400, "8": 3, "9": 0}})
+    assert notes[0].startswith("† a column of fewer than 30 events") and notes[1].startswith("—")

@@ -102,6 +102,10 @@ def command(
     tables = accuracy_tables(study)
     for key, table in tables.items():
         click.echo(f"\n{TITLES.get(key, 'χ² σ (Table 3)')}\n{table.text()}")
+    from nuanalysis.assignment_report import table_notes
+
+    for note in table_notes(study):
+        click.echo(note)
     if ratio is not None:
         click.echo("\n" + ratio_line(*ratio, study["n_events"]))
     for line in posterior_lines(study):

@@ -54,6 +54,10 @@ def command(request: RunRequest, out_dir, no_report, json_path) -> None:
     summary = comparison(run, request)
     click.echo(f"{summary['channel']}: {summary['n_events']} events from {summary['input']}")
     click.echo(comparison_table(summary).text())
+    from nuanalysis.comparison import table_notes
+
+    for note in table_notes(summary):
+        click.echo(note)
     if not no_report:
         with atomic_folder(out_dir) as folder:
             html_path = write_comparison_report(run, summary, folder)
