@@ -666,7 +666,8 @@ def plot_mass_calibration(study, out_dir: str | Path, sample: str = "") -> Path:
             masses + offset,
             [f.fitted - f.true_mass for f in scan.fits],
             yerr=[f.error for f in scan.fits],
-            label=f"{_mass_row_label(name, scan)}: k = {k.slope:.2f}",
+            label=f"{_mass_row_label(name, scan)}: k = {k.slope:.2f} ± {k.error:.2f}"
+            + ("" if scan.calibratable else " (does not follow $m_t$)"),
             **style,
         )
     right.axhline(0.0, color="0.5", lw=1, zorder=0)
@@ -681,18 +682,21 @@ def plot_mass_calibration(study, out_dir: str | Path, sample: str = "") -> Path:
 
 
 def plot_mass_likelihood(study, out_dir: str | Path, sample: str = "") -> Path:
-    """−2Δln L of each method's template fit to the pseudo-data nearest m_t = 172.5 GeV."""
+    """−2Δln L of each method's template fit to the pseudo-data nearest m_t = 172.5 GeV; no σ
+    in the legend where the fits do not follow m_t (:meth:`MethodScan.fit_withheld`)."""
     fig, axes = _figure(width=8.0, height=5.5)
     ax = axes[0, 0]
     true_mass = None
     for name, scan in study.methods.items():
         fit = scan.central_fit()
         true_mass = fit.true_mass
+        fit_text = f"{fit.fitted:.1f} ± {fit.error:.1f} GeV"
         ax.plot(
             fit.grid,
             fit.scan,
             color=_mass_row_color(name),
-            label=f"{_mass_row_label(name, scan)}: {fit.fitted:.1f} ± {fit.error:.1f} GeV",
+            label=f"{_mass_row_label(name, scan)}: "
+            + ("no σ: no $m_t$ sensitivity" if scan.fit_withheld(fit) else fit_text),
         )
     ax.axhline(1.0, color="0.5", lw=1, ls="--", zorder=0)
     if true_mass is not None:
