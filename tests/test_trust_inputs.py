@@ -203,6 +203,20 @@ def test_btag_scores_need_a_working_point(tmp_path):
     np.testing.assert_array_equal(tagged, events.jet_btag)
 
 
+def test_events_built_in_memory_pass_the_same_value_checks():
+    """to_padded on awkward events: a float b-tag or a charge of 1.7 is refused too."""
+    events = io.read_events(io.demo_sample_path("semileptonic"), entry_stop=20)
+    assert io.to_padded(events).jet_btag.any()
+    scores = ak.copy(events)
+    scores["jets", "btag"] = events.jets.pt * 0 + 0.35
+    with pytest.raises(InputError, match=r"events: branch 'jet_btag' holds 0\.35 at entry 0"):
+        io.to_padded(scores)
+    charge = ak.copy(events)
+    charge["leptons", "charge"] = events.leptons.charge * 1.7
+    with pytest.raises(InputError, match=r"branch 'lep_charge' holds -?1\.7 at entry 0"):
+        io.to_padded(charge)
+
+
 # --------------------------------------------------------------- W8: --sigmas values
 
 

@@ -70,8 +70,8 @@ def check_exact(
         elif spec.dtype == np.bool_:
             bad = (values != 0) & (values != 1)
             rule = (
-                "a b-tag that is not a decision (0 or 1); for scores give the mapping a "
-                "btag_working_point (tagged: score ≥ it)"
+                "a b-tag that is not a decision (0 or 1): cut scores at a working point "
+                "(a mapping's btag_working_point; tagged: score ≥ it)"
             )
         else:
             info = np.iinfo(spec.dtype)
@@ -84,7 +84,7 @@ def check_exact(
     if entry is not None:
         value = _first_value(values, bad, entry)
         raise InputError(
-            f"{where}: branch {label} holds {value!r} at entry {offset + entry}, {rule}"
+            f"{where}: branch {label} holds {value:.7g} at entry {offset + entry}, {rule}"
         )
 
 
