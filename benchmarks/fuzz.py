@@ -629,10 +629,11 @@ def fuzz_cli(seed: int) -> dict[str, dict]:
                                            "--out", str(folder / "g.root")]),
         ]  # fmt: skip
         mapped = _mapped_files(folder, seed)
-        for name, (channel, path, extra) in {**files, **mapped}.items():
-            for command, args in _commands(channel, path, extra, folder / name).items():
+        for k, (name, (channel, path, extra)) in enumerate({**files, **mapped}.items()):
+            out = folder / f"out_{k}"  # names hold "/"
+            for command, args in _commands(channel, path, extra, out).items():
                 if args is not None and not (name in mapped and command in ("train", "export")):
-                    (folder / name).mkdir(exist_ok=True)
+                    out.mkdir(exist_ok=True)
                     runs.append((command, name, args))
         runs += _sigmas_runs(folder, files["good [semileptonic]"][1])
         for command, name, args in runs:
@@ -680,7 +681,7 @@ def main() -> None:
             "way each, read through a mapping (targets: bad refused naming the fault, good read)"
         )
         for name, counts in report["reader"].items():
-            print(f"{name:<48} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+            print(f"{name:<56} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     if not args.no_cli:
         report["cli"] = fuzz_cli(args.seed)
         print(
