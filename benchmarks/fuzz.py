@@ -21,18 +21,33 @@ events that are physical. Slow methods run on the first batches only
 (:data:`CONFIGS`: ``flow`` and ``flow-posterior`` with 8 draws instead of 256,
 ``nw`` preset ``analysis``); the table says how many events each saw.
 
+Reader (issue 24, W1–W4, W6): files of ``--batch`` demo events under foreign
+branch names, read through a mapping, each damaged one way
+(:data:`READER_CLASSES`, taking turns): an energy mapped in place of the mass
+that is negative or below the momentum, integer pid 269 and charge ±257, float
+charge ±1.7, a GeV file read with ``scale = 0.001`` and an MeV file with
+``scale = 1``, jets or leptons in reversed pT order, float b-tag scores and a
+bit mask without a working point, a jet mass of 1e30 and an η of 12 — each must
+be refused naming the branch at fault — and their good twins (energies, signed
+pids, float charges ±1.0, MeV with its scale, ``sort_by_pt``, scores or bit
+mask with ``btag_working_point``) that must be read. Targets: 0 bad files read,
+0 good files refused, 0 other exceptions.
+
 CLI: every command (``reconstruct``, ``compare``, ``assign``, ``unfold``,
 ``train``, ``export``, ``generate``) in this process on small perturbed files (600 events;
 branch-level damage: NaN, negative pT or MET, τ pid, float32-max MET, MeV
 units, an entry without jets, all jets with negative pT, a truncated file, a
-text file, a binary mapping file) and one good file (the 3000 demo events); per command, the runs
-that ended in a clear ``nuanalysis: error`` (exit 1 or 2), cleanly (exit 0), or
-in anything else (target 0).
+text file, a binary mapping file, and the reader's bad classes through
+``--mapping`` files) and one good file (the 3000 demo events), and ``assign
+--sigmas`` files holding ``Infinity``, ``NaN``, ``true``, ``-1``, ``0``,
+``1e400``, a string or a list as a σ; per command, the runs that ended in a
+clear ``nuanalysis: error`` (exit 1 or 2), cleanly (exit 0; on a bad input
+that is a silently accepted value, target 0), or in anything else (target 0).
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/fuzz.py [--events 100000] [--batch 100] [--seed 0] \\
-        [--no-cli] [--json out.json]
+        [--no-methods] [--no-reader] [--no-cli] [--json out.json]
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import awkward as ak
 import numba
 import numpy as np
 import torch
@@ -302,6 +318,186 @@ def fuzz_methods(n_events: int, batch: int, seed: int) -> dict[str, dict]:
     return out
 
 
+# --------------------------------------------------------------------------- reader
+
+FOREIGN = {
+    **{f"jet_{f}": f"j_{f}" for f in ("pt", "eta", "phi", "mass", "btag")},
+    **{f"lep_{f}": f"l_{f}" for f in ("pt", "eta", "phi", "mass", "charge", "pid")},
+    "met": "MET",
+    "met_phi": "METphi",
+}
+"""Schema name -> the foreign name the reader fuzz writes it under (read through a mapping)."""
+
+InputClass = Callable[[dict, np.ndarray, np.random.Generator], tuple[dict, dict]]
+"""Foreign branches of a batch, the rows to damage, a generator -> (branches, mapping keys)."""
+
+
+def _objects(branches: dict, name: str, rows: np.ndarray, change) -> None:
+    """``branches[name]`` with ``change(values of the chosen rows' objects)`` applied in place."""
+    values = branches[name]
+    counts = ak.num(values)
+    flat = ak.to_numpy(ak.flatten(values)).copy()
+    starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    picked = np.concatenate([np.arange(starts[r], starts[r] + counts[r]) for r in rows])
+    flat = np.asarray(
+        flat, dtype=np.result_type(flat.dtype, np.asarray(change(flat[picked])).dtype)
+    )
+    flat[picked] = change(flat[picked])
+    branches[name] = ak.unflatten(flat, counts)
+
+
+def _energy(branches: dict) -> ak.Array:
+    pt, eta, mass = (branches[f"j_{f}"] for f in ("pt", "eta", "mass"))
+    return np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
+
+
+def _mapped_energy(factor: float) -> InputClass:
+    """Jets with energy ``j_e`` instead of mass (AnalysisTop); damaged rows' E × ``factor``."""
+
+    def make(branches, rows, rng):
+        branches["j_e"] = ak.values_astype(_energy(branches), np.float64)
+        del branches["j_mass"]
+        _objects(branches, "j_e", rows, lambda e: e * factor)
+        return branches, {"branches": {"jet_e": "j_e"}}
+
+    return make
+
+
+def _int32(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.int32)
+
+
+def _lepton_value(name: str, value: Callable[[np.ndarray], np.ndarray]) -> InputClass:
+    """The damaged rows' lepton ``name`` (``l_pid``, ``l_charge``) set from their values."""
+
+    def make(branches, rows, rng):
+        _objects(branches, name, rows, value)
+        return branches, {}
+
+    return make
+
+
+def _scaled(factor: float, scale: float) -> InputClass:
+    """Every momentum × ``factor`` in the file, read with ``scale`` (all rows: a unit)."""
+
+    def make(branches, rows, rng):
+        for name in ("j_pt", "j_mass", "l_pt", "l_mass", "MET"):
+            branches[name] = branches[name] * factor
+        return branches, {"scale": scale}
+
+    return make
+
+
+def _reversed(prefix: str, sort: bool) -> InputClass:
+    """The damaged rows' jets (``j``) or leptons (``l``) in increasing pT order."""
+
+    def make(branches, rows, rng):
+        reverse = np.zeros(len(branches["MET"]), bool)
+        reverse[rows] = True
+        for name in [n for n in branches if n.startswith(f"{prefix}_")]:
+            branches[name] = ak.where(reverse, branches[name][:, ::-1], branches[name])
+        return branches, {"sort_by_pt": True} if sort else {}
+
+    return make
+
+
+def _btag_scores(working_point: float | None, values=(0.05, 0.35)) -> InputClass:
+    """Every jet's b-tag a score drawn from ``values`` (floats, or a bit mask's integers)."""
+
+    def make(branches, rows, rng):
+        counts = ak.num(branches["j_btag"])
+        drawn = rng.choice(np.asarray(values), size=int(ak.sum(counts)))
+        branches["j_btag"] = ak.unflatten(drawn, counts)
+        return branches, {} if working_point is None else {"btag_working_point": working_point}
+
+    return make
+
+
+def _jet_value(name: str, value: float) -> InputClass:
+    def make(branches, rows, rng):
+        _objects(branches, name, rows[:1], lambda v: np.where(np.arange(len(v)) == 0, value, v))
+        return branches, {}
+
+    return make
+
+
+READER_CLASSES: dict[str, tuple[InputClass, str | None, str]] = {
+    # name: (input class, the branch a refusal must name (None: must be read), channels)
+    "mapped E < 0": (_mapped_energy(-1.0), "'j_e' holds a negative energy", "both"),
+    "mapped E < |p|": (_mapped_energy(0.5), "'j_e' holds an energy below", "both"),
+    "mapped E (good)": (_mapped_energy(1.0), None, "both"),
+    "pid 269 (int32)": (_lepton_value("l_pid", lambda v: _int32(v) + 256), "'l_pid'", "both"),
+    "pid signed (good)": (_lepton_value("l_pid", lambda v: -_int32(v)), None, "both"),
+    "charge ±257": (_lepton_value("l_charge", lambda v: _int32(v) * 257), "'l_charge'", "both"),
+    "charge ±1.7 (float)": (_lepton_value("l_charge", lambda v: v * 1.7), "'l_charge'", "both"),
+    "charge ±1.0 float (good)": (_lepton_value("l_charge", lambda v: v * 1.0), None, "both"),
+    "GeV read with scale 0.001": (_scaled(1.0, 0.001), "wrong unit", "both"),
+    "MeV read with scale 1": (_scaled(1000.0, 1.0), "in MeV", "both"),
+    "MeV read with scale 0.001 (good)": (_scaled(1000.0, 0.001), None, "both"),
+    "jets reversed": (_reversed("j", sort=False), "'j_pt' is not in decreasing pT order", "both"),
+    "leptons reversed": (_reversed("l", sort=False), "'l_pt' is not in decreasing pT", "dilepton"),
+    "jets reversed, sort_by_pt (good)": (_reversed("j", sort=True), None, "both"),
+    "float b-tag scores": (_btag_scores(None), "'j_btag' holds", "both"),
+    "b-tag scores + working point (good)": (_btag_scores(0.3), None, "both"),
+    "b-tag bit mask 0/3": (_btag_scores(None, (0, 3)), "'j_btag' holds 3", "both"),
+    "b-tag bit mask + working point 1 (good)": (_btag_scores(1, (0, 3)), None, "both"),
+    "jet_mass 1e30": (_jet_value("j_mass", 1e30), "'j_mass' holds an energy beyond", "both"),
+    "jet_eta 12": (_jet_value("j_eta", 12.0), "'j_eta' holds an energy beyond", "both"),
+}  # fmt: skip
+
+
+def _foreign_sample(channel: str) -> dict:
+    """The demo sample's reco branches under their :data:`FOREIGN` names."""
+    with uproot.open(demo_sample_path(channel)) as file:
+        arrays = file["events"].arrays(list(FOREIGN), how=dict)
+    return {FOREIGN[name]: values for name, values in arrays.items()}
+
+
+def fuzz_reader(n_events: int, batch: int, seed: int) -> dict[str, dict]:
+    """Files of ``batch`` demo events damaged one way each, read through a mapping.
+
+    The classes take turns (:data:`READER_CLASSES`); a bad one must be refused with
+    a clear error naming the branch at fault, a good one read. Counted per class:
+    files refused as expected, refused naming something else, bad files read
+    (silently accepted: target 0), good files refused (target 0), other exceptions
+    (target 0).
+    """
+    out: dict[str, Counter] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for channel in ("semileptonic", "dilepton"):
+            sample = _foreign_sample(channel)
+            n_sample = len(sample["MET"])
+            rng = np.random.default_rng([seed, len(channel), 1])
+            names = [n for n, c in READER_CLASSES.items() if c[2] in ("both", channel)]
+            for i in range(-(-n_events // batch)):
+                name = names[i % len(names)]
+                make, expected, _ = READER_CLASSES[name]
+                pick = rng.integers(n_sample, size=batch)
+                branches = {k: v[pick] for k, v in sample.items()}
+                rows = np.sort(
+                    rng.choice(batch, size=rng.integers(1, batch // 4 + 2), replace=False)
+                )
+                branches, keys = make(branches, rows, rng)
+                mapping = {"branches": {s: f for s, f in FOREIGN.items() if f in branches}}
+                mapping["branches"].update(keys.pop("branches", {}))
+                path = write_ntuple(Path(tmp) / f"{i}.root", branches)
+                counts = out.setdefault(f"{name} [{channel}]", Counter())
+                try:
+                    load_padded(path, mapping={**mapping, **keys})
+                    counts["read" if expected is None else "bad input read (silently)"] += 1
+                except NuAnalysisError as error:
+                    if expected is None:
+                        counts[f"good input refused: {str(error)[-80:]}"] += 1
+                    elif expected in str(error):
+                        counts["refused, naming the fault"] += 1
+                    else:
+                        counts[f"refused, naming other: {str(error)[-80:]}"] += 1
+                except Exception as error:  # target 0
+                    counts[f"{type(error).__name__}: {str(error)[:80]}"] += 1
+                path.unlink()
+    return {name: dict(counts) for name, counts in out.items()}
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -368,7 +564,60 @@ def _commands(channel: str, path: Path, extra: list[str], out: Path) -> dict[str
     }
 
 
-def fuzz_cli() -> dict[str, dict]:
+def _toml(mapping: dict) -> str:
+    """A mapping dict as TOML text (its values are strings, numbers and booleans)."""
+    top = [f"{key} = {json.dumps(value)}" for key, value in mapping.items() if key != "branches"]
+    branches = [f"{key} = {json.dumps(value)}" for key, value in mapping["branches"].items()]
+    return "\n".join([*top, "[branches]", *branches]) + "\n"
+
+
+def _mapped_files(folder: Path, seed: int) -> dict[str, tuple[str, Path, list[str]]]:
+    """name -> (channel, file, ``--mapping`` arguments): the bad :data:`READER_CLASSES`
+    as 600-event foreign files with their mapping files, every entry damaged."""
+    files = {}
+    rng = np.random.default_rng([seed, 2])
+    for channel in ("semileptonic", "dilepton"):
+        sample = {k: v[:600] for k, v in _foreign_sample(channel).items()}
+        for i, (name, (make, expected, channels)) in enumerate(READER_CLASSES.items()):
+            if expected is None or channels not in ("both", channel):
+                continue
+            branches, keys = make(dict(sample), np.arange(600), rng)
+            mapping = {**keys, "branches": {s: f for s, f in FOREIGN.items() if f in branches}}
+            mapping["branches"].update(keys.get("branches", {}))
+            path = write_ntuple(folder / f"{channel}_mapped_{i}.root", branches)
+            toml = folder / f"{channel}_mapped_{i}.toml"
+            toml.write_text(_toml(mapping))
+            files[f"{name} [{channel}]"] = (channel, path, ["--mapping", str(toml)])
+    return files
+
+
+SIGMAS = {
+    "Infinity": "Infinity",
+    "NaN": "NaN",
+    "true": "true",
+    "-1": "-1",
+    "0": "0",
+    "1e400": "1e400",
+    "string": '"5"',
+    "list": "[5]",
+    "good": "22.5",
+}
+"""--sigmas files: the value of ``blnu`` (the others fine); only ``good`` may run."""
+
+
+def _sigmas_runs(folder: Path, good: Path) -> list[tuple[str, str, list[str]]]:
+    runs = []
+    for name, value in SIGMAS.items():
+        path = folder / f"sigmas_{name}.json"
+        path.write_text(f'{{"truth": {{"lnu": 10, "blnu": {value}, "qq": 10, "bqq": 15}}}}')
+        args = ["assign", "--input", str(good), "--methods", "truth", "--no-report"]
+        runs.append(("assign --sigmas", f"{name} sigmas", [*args, "--sigmas", str(path)]))
+    return runs
+
+
+def fuzz_cli(seed: int) -> dict[str, dict]:
+    """Every command on the damaged files: a clear error (exit 1 or 2), or exit 0 for the
+    good inputs only. ``exit 0 on bad input`` counts silently accepted bad input (target 0)."""
     from nuanalysis.cli import main
 
     tally: dict[str, Counter] = {}
@@ -379,11 +628,14 @@ def fuzz_cli() -> dict[str, dict]:
             ("generate", "bad arguments", ["generate", "--channel", "dilepton", "--events", "-1",
                                            "--out", str(folder / "g.root")]),
         ]  # fmt: skip
-        for name, (channel, path, extra) in files.items():
-            for command, args in _commands(channel, path, extra, folder / name).items():
-                if args is not None:
-                    (folder / name).mkdir(exist_ok=True)
+        mapped = _mapped_files(folder, seed)
+        for k, (name, (channel, path, extra)) in enumerate({**files, **mapped}.items()):
+            out = folder / f"out_{k}"  # names hold "/"
+            for command, args in _commands(channel, path, extra, out).items():
+                if args is not None and not (name in mapped and command in ("train", "export")):
+                    out.mkdir(exist_ok=True)
                     runs.append((command, name, args))
+        runs += _sigmas_runs(folder, files["good [semileptonic]"][1])
         for command, name, args in runs:
             counts = tally.setdefault(command, Counter())
             stderr = text_io.StringIO()
@@ -393,9 +645,12 @@ def fuzz_cli() -> dict[str, dict]:
                     contextlib.redirect_stdout(text_io.StringIO()),
                 ):
                     main(args)
-                counts["exit 0"] += 1
+                counts[
+                    "exit 0" if name.startswith("good") else f"exit 0 on bad input ({name})"
+                ] += 1
             except SystemExit as stop:
-                clear = stop.code in (1, 2) and "nuanalysis: error" in stderr.getvalue()
+                lines = stderr.getvalue().strip().splitlines()
+                clear = stop.code in (1, 2) and lines and lines[0].startswith("nuanalysis: error")
                 counts["clear error" if clear else f"exit {stop.code} ({name})"] += 1
             except Exception as error:  # target 0
                 counts[f"{type(error).__name__} ({name})"] += 1
@@ -407,14 +662,40 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000, help="perturbed events per channel")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-methods", action="store_true", help="skip the Python API part")
+    parser.add_argument("--no-reader", action="store_true", help="skip the reader part")
     parser.add_argument("--no-cli", action="store_true", help="skip the command-line part")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     numba.set_num_threads(1)
     torch.set_num_threads(1)
 
-    methods = fuzz_methods(args.events, args.batch, args.seed)
-    print(f"Python API: {args.events} perturbed events per channel, batches of {args.batch}")
+    report = {}
+    if not args.no_methods:
+        report["methods"] = fuzz_methods(args.events, args.batch, args.seed)
+        _print_methods(report["methods"], args.events, args.batch)
+    if not args.no_reader:
+        report["reader"] = fuzz_reader(args.events, args.batch, args.seed)
+        print(
+            f"\nReader: {args.events} events per channel in files of {args.batch}, damaged one "
+            "way each, read through a mapping (targets: bad refused naming the fault, good read)"
+        )
+        for name, counts in report["reader"].items():
+            print(f"{name:<56} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    if not args.no_cli:
+        report["cli"] = fuzz_cli(args.seed)
+        print(
+            "\nCLI: runs per command on damaged files (target: clear error, exit 0 on good "
+            "input only, nothing else)"
+        )
+        for command, counts in report["cli"].items():
+            print(f"{command:<16} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+def _print_methods(methods: dict[str, dict], events: int, batch: int) -> None:
+    print(f"Python API: {events} perturbed events per channel, batches of {batch}")
     header = (
         f"{'method':<36} {'offered':>8} {'refused':>8} {'run':>8} {'valid':>7} "
         f"{'bad valid':>9} {'other exc':>9} {'ev/s':>8}"
@@ -430,16 +711,6 @@ def main() -> None:
         )
         for text, count in {**row["other_exceptions"], **row["physical_batches_refused"]}.items():
             print(f"    {count} x {text}")
-    report = {"methods": methods}
-    if not args.no_cli:
-        report["cli"] = fuzz_cli()
-        print(
-            "\nCLI: runs per command on damaged files (target: clear error or exit 0, nothing else)"
-        )
-        for command, counts in report["cli"].items():
-            print(f"{command:<12} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -96,6 +97,21 @@ def save_sigmas(path: str | Path, sigmas: dict[str, MassSigmas]) -> Path:
     return path
 
 
+def _refuse_constant(name: str) -> float:
+    """``json`` hook for ``NaN``/``Infinity``, which are no mass resolution."""
+    raise ValueError(f"{name} is not a σ (a finite positive number in GeV)")
+
+
+def _is_width(value) -> bool:
+    """A σ: a finite positive number, not a boolean (JSON ``true`` is not 1 GeV)."""
+    return (
+        isinstance(value, float | int)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
 def load_sigmas(path: str | Path) -> dict[str, dict[str, float]]:
     """Per-method σ from :func:`save_sigmas` or the ``--json`` of ``nuanalysis assign``.
 
@@ -104,19 +120,21 @@ def load_sigmas(path: str | Path) -> dict[str, dict[str, float]]:
     """
     path = Path(path)
     try:
-        values = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        values = json.loads(path.read_text(), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"cannot read σ values from {path}: {error}") from None
+    except ValueError as error:  # _refuse_constant
+        raise InputError(f"{path}: {error}") from None
     values = values.get("sigmas", values) if isinstance(values, dict) else values
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
         raise InputError(f"{path}: expected {{method: {{'lnu': σ, 'blnu': σ, ...}}}}")
     for method, sigmas in values.items():
         if "blnu" not in sigmas:
             raise InputError(f"{path}: σ of method {method!r} lack blnu")
-        bad = [k for k, v in sigmas.items() if not (isinstance(v, float | int) and v > 0)]
+        bad = {k: v for k, v in sigmas.items() if not _is_width(v)}
         if bad or set(sigmas) - set(SIGMA_KEYS):
-            raise InputError(f"{path}: σ of method {method!r} must be positive numbers named "
-                             f"{', '.join(SIGMA_KEYS)}, got {sigmas}")  # fmt: skip
+            raise InputError(f"{path}: σ of method {method!r} must be finite positive numbers "
+                             f"(GeV) named {', '.join(SIGMA_KEYS)}, got {sigmas}")  # fmt: skip
     return {method: {k: float(v) for k, v in s.items()} for method, s in values.items()}
 
 

@@ -6,11 +6,12 @@ foreign branch name. Unlisted branches are looked up under their schema name::
 
     tree = "nominal"
     scale = 0.001                      # MeV -> GeV: pT, masses, energies, MET only
+    btag_working_point = 2.195         # jet_btag holds scores: tagged if score >= 2.195
 
     [branches]
     jet_pt = "jet_pt"
     jet_e = "jet_e"                    # energy instead of jet_mass; mass = sqrt(E² - p²)
-    jet_btag = "jet_isbtagged_DL1r_77" # any non-zero value counts as tagged
+    jet_btag = "jet_DL1r"              # scores, cut at the working point above
     lep_pt = ["el_pt", "mu_pt"]        # merge collections, then pT-order them
     lep_pid = [11, 13]                 # a constant per merged collection
     met = "met_met"
@@ -27,16 +28,27 @@ Rules:
   branches of a merged collection that are not listed are absent;
 - a per-event branch may come from a collection holding exactly one object per
   event (Delphes ``MissingET.MET``, ``Event.Weight``);
-- ``lep_pid`` is read as its absolute value (PDG flavour 11 or 13).
+- ``lep_pid`` is read as its absolute value (PDG flavour 11 or 13);
+- integer and boolean branches must hold exactly what the schema's type
+  allows (no float charge 1.7 read as 1, no pid 269 wrapped to 13): a b-tag
+  branch holds decisions (0 or 1) unless ``btag_working_point`` is given, then
+  it holds scores and a jet is tagged when its score is at least that value;
+- jets and leptons must be pT-ordered (leading first), as the schema says;
+  ``sort_by_pt = true`` has the reader sort them instead (merged collections
+  are always sorted);
+- a mapped energy must be at least the momentum (E ≥ pT cosh η, as a mass
+  branch must be non-negative): it is never folded into a mass silently.
 
-Example shipped with the package: ``nuanalysis/data/mappings/atlas_mev.toml``.
+Mappings shipped with the package are used by name: ``--mapping atlas_mev`` on
+the command line, ``mapping="atlas_mev"`` in Python (:func:`shipped_mappings`).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tomllib
@@ -44,7 +56,8 @@ import tomllib
 from nuanalysis import schema
 from nuanalysis.errors import InputError
 
-_KEYS = {"tree", "scale", "branches", "description"}
+_KEYS = {"tree", "scale", "branches", "description", "btag_working_point", "sort_by_pt"}
+_SUFFIXES = (".toml", ".yaml", ".yml")
 
 ENERGY_FOR_MASS = {"jet_mass": "jet_e", "lep_mass": "lep_e"}
 """Mapping keys that give an energy to be read in place of a schema mass branch."""
@@ -61,6 +74,10 @@ class BranchMapping:
     scale: float = 1.0
     branches: dict[str, Source] = field(default_factory=dict)
     source: str = "<default>"
+    btag_working_point: float | None = None
+    """None: ``jet_btag`` holds decisions (0 or 1); else scores, tagged when ≥ this value."""
+    sort_by_pt: bool = False
+    """True: jets and leptons are sorted by pT as read (else their order is checked)."""
 
     def foreign(self, name: str) -> Source | None:
         """The file's branch(es) for schema branch ``name``; None if a merged collection lacks it.
@@ -91,7 +108,7 @@ class BranchMapping:
 
     @property
     def is_identity(self) -> bool:
-        return self.tree == schema.TREE_NAME and self.scale == 1.0 and not self.branches
+        return self == replace(IDENTITY, source=self.source)
 
 
 IDENTITY = BranchMapping()
@@ -158,7 +175,27 @@ def mapping_from_dict(data: MappingABC, source: str = "<dict>") -> BranchMapping
     for mass, energy in ENERGY_FOR_MASS.items():
         if mass in branches and energy in branches:
             raise InputError(f"{where}: give either {mass!r} or {energy!r}, not both")
-    mapping = BranchMapping(tree=tree, scale=float(scale), branches=branches, source=source)
+    working_point = data.get("btag_working_point")
+    if working_point is not None and (
+        isinstance(working_point, bool)
+        or not isinstance(working_point, int | float)
+        or not math.isfinite(working_point)
+    ):
+        raise InputError(
+            f"{where}: 'btag_working_point' must be a finite number (the score cut), "
+            f"got {working_point!r}"
+        )
+    sort_by_pt = data.get("sort_by_pt", False)
+    if not isinstance(sort_by_pt, bool):
+        raise InputError(f"{where}: 'sort_by_pt' must be true or false, got {sort_by_pt!r}")
+    mapping = BranchMapping(
+        tree=tree,
+        scale=float(scale),
+        branches=branches,
+        source=source,
+        btag_working_point=None if working_point is None else float(working_point),
+        sort_by_pt=sort_by_pt,
+    )
     _check_merges(mapping, where)
     return mapping
 
@@ -179,18 +216,67 @@ def _check_merges(mapping: BranchMapping, where: str) -> None:
                 )
 
 
+def shipped_mappings() -> dict[str, Path]:
+    """The mappings shipped in ``nuanalysis/data/mappings``, by name (file name without suffix)."""
+    folder = importlib.resources.files("nuanalysis") / "data" / "mappings"
+    return {
+        Path(item.name).stem: Path(str(item))
+        for item in folder.iterdir()
+        if item.name.endswith(_SUFFIXES)
+    }
+
+
+def mapping_path(name: str | Path) -> Path:
+    """The mapping file ``name`` names: a file path, or a shipped mapping's name.
+
+    A file that exists wins; otherwise ``atlas_mev`` (or ``atlas_mev.toml``) is
+    the shipped mapping of that name.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = shipped_mappings()
+    stem = path.name[: -len(path.suffix)] if path.suffix in _SUFFIXES else path.name
+    if path.parent == Path(".") and stem in shipped:
+        return shipped[stem]
+    raise InputError(
+        f"mapping file not found: {name} (shipped mappings, usable by name: "
+        f"{', '.join(sorted(shipped))})"
+    )
+
+
+def spelled(command_line: str, python: str) -> str:
+    """``command_line`` inside a ``nuanalysis`` command, else ``python``: how a fix is written.
+
+    Messages that suggest an option (``--mapping atlas_mev`` or ``mapping="atlas_mev"``)
+    use the spelling of the interface the user is typing into.
+    """
+    import click
+
+    context = click.get_current_context(silent=True)
+    return command_line if context and context.find_root().info_name == "nuanalysis" else python
+
+
+def mapping_suggestion() -> str:
+    """How to read a file through a mapping, in the spelling of the caller's interface."""
+    names = sorted(shipped_mappings())
+    return spelled(
+        f"--mapping FILE, or a shipped one by name: {', '.join(f'--mapping {n}' for n in names)}",
+        f"mapping=FILE, or a shipped one by name: {', '.join(f'mapping={n!r}' for n in names)}",
+    )
+
+
 def load_mapping(path: str | Path) -> BranchMapping:
-    """Read and validate a mapping file (``.toml``, or ``.yaml``/``.yml``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"mapping file not found: {path}")
+    """Read and validate a mapping file (``.toml``, or ``.yaml``/``.yml``), or a shipped one
+    by name (:func:`mapping_path`)."""
+    path = mapping_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"mapping file {path} is not UTF-8 text (a binary file?): {exc.reason} at byte "
-            f"{exc.start}; a mapping is a .toml or .yaml text file, for example "
-            "nuanalysis/data/mappings/atlas_mev.toml"
+            f"{exc.start}; a mapping is a .toml or .yaml text file, or the name of a shipped "
+            f"one ({', '.join(sorted(shipped_mappings()))})"
         ) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
@@ -205,7 +291,8 @@ def load_mapping(path: str | Path) -> BranchMapping:
 
 
 def as_mapping(mapping: BranchMapping | MappingABC | str | Path | None) -> BranchMapping:
-    """Accept a :class:`BranchMapping`, a dict, a file path or ``None`` (schema names, GeV)."""
+    """Accept a :class:`BranchMapping`, a dict, a file path, a shipped mapping's name
+    (``"atlas_mev"``) or ``None`` (schema names, GeV)."""
     if mapping is None:
         return IDENTITY
     if isinstance(mapping, BranchMapping):

@@ -34,6 +34,7 @@ import numpy as np
 from baselines.constants import MAX_COLLISION_ENERGY
 from nuanalysis.errors import InputError
 from nuanalysis.kinematics import pt
+from nuanalysis.mapping import spelled
 from nuanalysis.padded import PaddedEvents
 
 TRANSVERSE_BOUND = MAX_COLLISION_ENERGY / 2
@@ -42,7 +43,8 @@ TRANSVERSE_BOUND = MAX_COLLISION_ENERGY / 2
 ROUNDING = 1e-3
 """Relative (and absolute, GeV) tolerance of E ≥ |p| for momenta stored as float32."""
 
-MEV_MAPPING = "nuanalysis/data/mappings/atlas_mev.toml"
+MEV_MAPPING = "atlas_mev"
+"""The shipped mapping (by name) that reads an ATLAS-style MeV ntuple in GeV."""
 
 
 def mev_scale(jet_pt: np.ndarray, met: np.ndarray) -> float | None:
@@ -61,8 +63,8 @@ def mev_message(where: str, median: float) -> str:
     return (
         f"{where}: the jets' or MET's median is {median:.4g} GeV, beyond what an LHC collision "
         f"can give ({TRANSVERSE_BOUND:.0f} GeV): the sample looks like it is in MeV. Read it "
-        f"through a mapping with scale = 0.001, e.g. --mapping {MEV_MAPPING} "
-        "(Python: mapping=...)"
+        "through a mapping with scale = 0.001, e.g. "
+        + spelled(f"--mapping {MEV_MAPPING}", f"mapping={MEV_MAPPING!r}")
     )
 
 

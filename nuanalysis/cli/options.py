@@ -19,6 +19,7 @@ import click
 import yaml
 
 from nuanalysis.errors import OptionError
+from nuanalysis.mapping import shipped_mappings
 from nuanalysis.methods.option_types import alternatives, base_type
 from nuanalysis.padded import CHANNELS
 
@@ -246,6 +247,19 @@ SHARED_PARAMETERS = (
 )
 
 
+def _mapping_file(ctx, param, value: str | None) -> str | None:
+    """``--mapping``: a mapping file's path, or a shipped mapping's name, as a file path."""
+    if value is None:
+        return None
+    from nuanalysis.errors import InputError
+    from nuanalysis.mapping import mapping_path
+
+    try:
+        return str(mapping_path(value))
+    except InputError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def run_options(default_channel: str | None, default_methods: str | None = None):
     """Decorator adding the shared options; the command receives ``request: RunRequest``.
 
@@ -307,9 +321,10 @@ def run_options(default_channel: str | None, default_methods: str | None = None)
             ),
             click.option(
                 "--mapping",
-                type=click.Path(exists=True, dir_okay=False),
                 default=None,
-                help="branch mapping file for foreign ntuples",
+                callback=_mapping_file,
+                help="branch mapping for foreign ntuples: a .toml/.yaml file or a shipped "
+                f"mapping's name ({', '.join(sorted(shipped_mappings()))})",
             ),
             click.option(
                 "--model",

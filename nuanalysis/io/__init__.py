@@ -6,7 +6,9 @@ Like uproot's source / reading / interpretation, one job per module:
   interpreted as schema-named columns (mapping applied), awkward events;
 - :mod:`~nuanalysis.io.checks`: the checks every read entry passes once —
   existence, tree, branches, finite and physical values (:mod:`nuanalysis.validation`),
-  unit scale, lepton multiplicity, charges and flavours, at least one jet —
+  integer and b-tag values exactly as the schema types hold them, mapped energies
+  (E ≥ |p|), unit scale (MeV and a thousandth of GeV), lepton multiplicity,
+  charges and flavours, at least one jet, jets and leptons in pT order —
   raising :class:`~nuanalysis.errors.InputError` or
   :class:`~nuanalysis.errors.ChannelError` naming the file, branch and entry, so
   bad input never reaches numba or torch;

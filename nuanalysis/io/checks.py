@@ -16,7 +16,8 @@ import numpy as np
 from baselines.constants import MAX_COLLISION_ENERGY
 from nuanalysis import schema
 from nuanalysis.errors import ChannelError, InputError
-from nuanalysis.padded import CHANNELS, N_LEPTONS, N_NEUTRINOS
+from nuanalysis.mapping import spelled
+from nuanalysis.padded import CHANNELS, MAX_JETS, N_LEPTONS, N_NEUTRINOS
 from nuanalysis.validation import ROUNDING, TRANSVERSE_BOUND, mev_message, mev_scale
 
 Columns = dict[str, ak.Array]
@@ -24,6 +25,14 @@ Columns = dict[str, ak.Array]
 
 _FOUR_VECTORS = ("jet", "lep", "truth_parton", "truth_top", "truth_antitop")
 _RECO_OBJECTS = ("jet", "lep")
+
+SCALE_FLOOR = 1.0
+"""Median jet pT (GeV) below which a sample is refused as being in the wrong unit.
+
+Jets of a tt̄ selection have a median pT of 40–70 GeV and no LHC analysis keeps
+jets below ~15 GeV; a GeV file read with a MeV scale (× 0.001) has a median of
+0.04–0.07 "GeV". The bound sits a factor ~50 from both, the mirror of the MeV
+refusal (:func:`nuanalysis.validation.mev_scale`)."""
 
 
 def _first_entry(bad: ak.Array | np.ndarray) -> int | None:
@@ -35,6 +44,86 @@ def _first_entry(bad: ak.Array | np.ndarray) -> int | None:
 
 def _flat(values: ak.Array) -> np.ndarray:
     return ak.to_numpy(ak.flatten(values, axis=None))
+
+
+def _first_value(values: ak.Array, bad: ak.Array, entry: int):
+    """The first offending value of ``entry`` (its objects' values where ``bad``)."""
+    row, mask = values[entry], bad[entry]
+    return row if np.ndim(mask) == 0 else ak.to_list(row[mask])[0]
+
+
+def check_exact(
+    values: ak.Array, spec: schema.Branch, label: str, where: str, offset: int, scores: bool
+) -> None:
+    """An integer or boolean branch holds values its schema type holds exactly.
+
+    A cast would wrap an int8 (pid 269 → 13, charge 257 → 1), truncate a float
+    (charge 1.7 → 1) or turn any non-zero b-tag score into "tagged". ``scores``:
+    the b-tag branch holds scores cut at a working point, which need only be finite.
+    """
+    if spec.dtype.kind not in "biu":
+        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        if scores:
+            bad = ~np.isfinite(ak.values_astype(values, np.float64))
+            rule = "a b-tag score that is not a finite number"
+        elif spec.dtype == np.bool_:
+            bad = (values != 0) & (values != 1)
+            rule = (
+                "a b-tag that is not a decision (0 or 1): cut scores at a working point "
+                "(a mapping's btag_working_point; tagged: score ≥ it)"
+            )
+        else:
+            info = np.iinfo(spec.dtype)
+            bad = (values < info.min) | (values > info.max) | (np.round(values) != values)
+            rule = (
+                f"a value {spec.name} cannot hold: the schema stores it as {spec.dtype.name} "
+                f"(whole numbers {info.min}…{info.max}), and {_ALLOWED.get(spec.name, '')}"
+            )
+    entry = _first_entry(bad)
+    if entry is not None:
+        value = _first_value(values, bad, entry)
+        raise InputError(
+            f"{where}: branch {label} holds {value:.7g} at entry {offset + entry}, {rule}"
+        )
+
+
+_ALLOWED = {
+    "lep_charge": "a lepton's charge is ±1",
+    "lep_pid": "a lepton's pid is ±11 or ±13",
+    "jet_match": "a jet's match is a parton index 0–5 or -1",
+    "truth_nu_pid": "a neutrino's pid is ±12 or ±14 (±16)",
+    "truth_parton_pid": "a parton's pid is a PDG id",
+}
+"""What an integer branch may hold, for :func:`check_exact`'s refusals."""
+
+
+def check_energy(
+    energy: ak.Array, pt: ak.Array, eta: ak.Array, label: str, where: str, offset: int
+) -> None:
+    """A mapped energy is at least the momentum pT cosh η (up to float32 rounding).
+
+    The rule of a mass branch (non-negative mass) stated for an energy read in its
+    place (``jet_e``): E² − p² would fold E = −117 GeV into a positive mass and
+    E < |p| into a massless object.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        momentum = ak.values_astype(pt, np.float64) * np.cosh(ak.values_astype(eta, np.float64))
+        e = ak.values_astype(energy, np.float64)
+        rules = [
+            ("a negative energy", e < 0),
+            (
+                "an energy below the momentum pT cosh η (E < |p|: no particle has it)",
+                e < momentum * (1 - ROUNDING) - ROUNDING,
+            ),
+        ]
+    for what, bad in rules:
+        entry = _first_entry(bad)
+        if entry is not None:
+            raise InputError(
+                f"{where}: branch {label} holds {what} (first at entry {offset + entry}: "
+                f"E = {_first_value(energy, bad, entry):.6g})"
+            )
 
 
 def check_finite(columns: Columns, labels: dict[str, str], where: str, offset: int) -> None:
@@ -164,9 +253,12 @@ def _bound_rules(columns: Columns, prefix: str) -> list[tuple[str, str, ak.Array
         (f"{prefix}_mass", "a negative mass", mass < -ROUNDING * (1 + momentum)),
     ]
     if prefix in _RECO_OBJECTS:  # generator truth may sit anywhere along the beam
-        what = f"an energy beyond {MAX_COLLISION_ENERGY:.0f} GeV (pT cosh η, mass)"
-        rules.append((f"{prefix}_eta", what, energy > MAX_COLLISION_ENERGY))
-        rules.append((f"{prefix}_pt", "an object without momentum (pT = mass = 0)", energy <= 0))
+        bound = f"an energy beyond {MAX_COLLISION_ENERGY:.0f} GeV"
+        rules += [  # the branch that makes the energy too large: η (pT is bounded above), m
+            (f"{prefix}_eta", f"{bound} (pT cosh η)", momentum > MAX_COLLISION_ENERGY),
+            (f"{prefix}_mass", f"{bound} (√(p² + m²))", energy > MAX_COLLISION_ENERGY),
+            (f"{prefix}_pt", "an object without momentum (pT = mass = 0)", energy <= 0),
+        ]
     return rules
 
 
@@ -194,6 +286,41 @@ def check_bounds(columns: Columns, labels: dict[str, str], where: str, offset: i
             )
 
 
+def _check_scale_floor(jet_pt: np.ndarray, where: str, scale_hint: str) -> None:
+    """The mirror of the MeV refusal: a median jet pT below :data:`SCALE_FLOOR`."""
+    median = float(np.median(jet_pt)) if jet_pt.size else None
+    if median is not None and median < SCALE_FLOOR:
+        raise InputError(
+            f"{where}: the jets' median pT is {median:.3g} GeV, below what any tt̄ selection "
+            f"keeps ({SCALE_FLOOR:g} GeV): the energies are in the wrong unit, e.g. a GeV "
+            f"sample read with scale = 0.001{scale_hint}"
+        )
+
+
+def check_order(columns: Columns, labels: dict[str, str], where: str, offset: int) -> None:
+    """Jets and leptons are pT-ordered, leading first, as the schema has them.
+
+    The methods rely on it: the padding keeps the leading :data:`MAX_JETS` jets, the
+    flows were trained on objects in that order and the dilepton methods take the
+    leading lepton first. A file in another order is refused rather than silently
+    reordered; a mapping with ``sort_by_pt = true`` has the reader sort it.
+    """
+    for prefix in _RECO_OBJECTS:
+        pt = columns[f"{prefix}_pt"]
+        entry = _first_entry(pt[:, 1:] > pt[:, :-1])
+        if entry is not None:
+            fix = spelled(
+                "--mapping FILE whose mapping says sort_by_pt = true",
+                "mapping={'sort_by_pt': True} (or a mapping file saying so)",
+            )
+            raise InputError(
+                f"{where}: branch {labels[f'{prefix}_pt']} is not in decreasing pT order at "
+                f"entry {offset + entry} ({[round(v, 3) for v in ak.to_list(pt[entry])]}); "
+                f"the methods take the leading objects first (the leading {MAX_JETS} jets): "
+                f"write them pT-ordered, or read the file with {fix}"
+            )
+
+
 def check_columns(
     columns: Columns,
     labels: dict[str, str],
@@ -205,15 +332,19 @@ def check_columns(
     """Every check of one chunk, in the order that gives the most useful message first.
 
     Returns the channel (``channel``, or detected from the lepton multiplicity).
-    ``scale_hint`` is appended to the refusal of a sample in MeV (e.g. the mapping in use).
+    ``scale_hint`` is appended to the refusals of a sample in the wrong unit, MeV or a
+    thousandth of GeV (e.g. the mapping in use and its scale).
     """
     check_finite(columns, labels, where, offset)
-    median = mev_scale(_flat(columns["jet_pt"]), _flat(columns["met"]))
-    if median is not None:
+    jet_pt = _flat(columns["jet_pt"])
+    median = mev_scale(jet_pt, _flat(columns["met"]))
+    if median is not None:  # before the bounds, which would name one object of it
         raise InputError(mev_message(where, median) + scale_hint)
     channel = lepton_channel(ak.to_numpy(ak.num(columns["lep_pt"], axis=1)), channel, where, offset)
     _check_leptons(columns, channel, where, offset)
     _check_jets(ak.to_numpy(ak.num(columns["jet_pt"], axis=1)), where, offset)
     _check_truth_neutrinos(columns, channel, where, offset)
     check_bounds(columns, labels, where, offset)
+    _check_scale_floor(jet_pt, where, scale_hint)
+    check_order(columns, labels, where, offset)
     return channel

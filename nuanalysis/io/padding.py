@@ -11,7 +11,7 @@ import numpy as np
 
 from nuanalysis import schema
 from nuanalysis.errors import ChannelError, InputError
-from nuanalysis.io.checks import Columns, check_columns
+from nuanalysis.io.checks import Columns, check_columns, check_exact
 from nuanalysis.kinematics import from_pt_eta_phi_m
 from nuanalysis.padded import CHANNELS, MAX_JETS, N_LEPTONS, N_NEUTRINOS, PaddedEvents
 
@@ -111,6 +111,8 @@ def to_padded(events: ak.Array, channel: str | None = None) -> PaddedEvents:
     columns = _columns_of(events)
     if len(events):
         labels = {name: repr(name) for name in columns}
+        for name, values in columns.items():
+            check_exact(values, schema.BY_NAME[name], labels[name], "events", 0, scores=False)
         channel = check_columns(columns, labels, "events", 0, channel)
     elif channel is None:
         raise InputError("no events: give the channel to pad an empty selection")

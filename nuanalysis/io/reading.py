@@ -27,9 +27,16 @@ import vector
 
 from nuanalysis import schema
 from nuanalysis.errors import ChannelError, InputError, NuAnalysisError
-from nuanalysis.io.checks import Columns, check_columns, check_structure, lepton_channel
+from nuanalysis.io.checks import (
+    Columns,
+    check_columns,
+    check_energy,
+    check_exact,
+    check_structure,
+    lepton_channel,
+)
 from nuanalysis.io.padding import pad_columns
-from nuanalysis.mapping import BranchMapping, Source, as_mapping
+from nuanalysis.mapping import BranchMapping, Source, as_mapping, mapping_suggestion
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
 vector.register_awkward()
@@ -51,7 +58,7 @@ def _mapping_hint(mapping: BranchMapping) -> str:
     if mapping.is_identity:
         return (
             "if this ntuple uses other tree or branch names or units, read it through a "
-            "mapping file (mapping=..., example: nuanalysis/data/mappings/atlas_mev.toml)"
+            f"mapping ({mapping_suggestion()})"
         )
     return f"check the mapping {mapping.source}"
 
@@ -177,6 +184,10 @@ def _column(
         array = ak.firsts(array, axis=1)
     if spec.scaled and mapping.scale != 1.0:
         array = array * mapping.scale
+    scores = spec.dtype == np.bool_ and mapping.btag_working_point is not None
+    check_exact(array, spec, _label(source), str(path), offset, scores)
+    if scores:
+        return ak.values_astype(array, np.float64) >= mapping.btag_working_point
     if spec.dtype == np.bool_:
         return array != 0
     if name == "lep_pid":
@@ -185,7 +196,8 @@ def _column(
 
 
 def _mass_from_energy(energy: ak.Array, pt: ak.Array, eta: ak.Array) -> ak.Array:
-    """m = sqrt(E² − (pT cosh η)²), in float64, with rounding-negative m² set to 0."""
+    """m = sqrt(E² − (pT cosh η)²) in float64, for energies :func:`check_energy` passed:
+    an m² negative only by rounding becomes 0."""
     p = ak.values_astype(pt, np.float64) * np.cosh(ak.values_astype(eta, np.float64))
     m2 = ak.values_astype(energy, np.float64) ** 2 - p**2
     return ak.values_astype(np.sqrt(np.maximum(m2, 0.0)), np.float32)
@@ -264,7 +276,10 @@ class NtupleFile:
         detected from the first entry) is enforced on every entry."""
         hint = ""
         if not self.mapping.is_identity:
-            hint = f" (read through {self.mapping.source}: check its scale)"
+            hint = (
+                f" (read through {self.mapping.source} with scale = {self.mapping.scale:g}: "
+                "check it)"
+            )
         for columns, offset in self.columns(entry_start, entry_stop, step_size):
             channel = check_columns(columns, self.labels, str(self.path), offset, channel, hint)
             yield Chunk(columns, channel, self.path, offset)
@@ -289,10 +304,10 @@ class NtupleFile:
         for name in self.plan:
             if mapping.reads_energy(name):
                 collection = schema.BY_NAME[name].collection
-                columns[name] = _mass_from_energy(
-                    columns[name], columns[f"{collection}_pt"], columns[f"{collection}_eta"]
-                )
-        for collection in mapping.merged_collections:
+                pt, eta = columns[f"{collection}_pt"], columns[f"{collection}_eta"]
+                check_energy(columns[name], pt, eta, self.labels[name], str(path), offset)
+                columns[name] = _mass_from_energy(columns[name], pt, eta)
+        for collection in _sorted_collections(mapping):
             order = ak.argsort(columns[f"{collection}_pt"], axis=1, ascending=False, stable=True)
             for name in self.plan:
                 if schema.BY_NAME[name].collection == collection:
@@ -353,6 +368,15 @@ def chunks(
                     remaining -= len(chunk)
                 yield chunk
         entry_start = 0
+
+
+def _sorted_collections(mapping: BranchMapping) -> list[str]:
+    """Collections the reader pT-orders: merged ones, and jets and leptons if the mapping
+    asks (``sort_by_pt``); the others' order is checked instead."""
+    merged = list(mapping.merged_collections)
+    if mapping.sort_by_pt:
+        merged += [c for c in ("jet", "lep") if c not in merged]
+    return merged
 
 
 def _momentum4d(fields: dict) -> ak.Array:
