@@ -249,7 +249,7 @@ def full_tmpfs(tmp_path):
                 filler.flush()
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)  # torch may hold a file
 
 
 def test_full_disk_during_training_is_one_line(full_tmpfs, capsys):
@@ -312,3 +312,48 @@ def test_generation_workers_die_with_a_killed_parent(tmp_path):
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     assert survivors == [], "generation workers outlived their killed parent"
+
+
+# --- ONNX: the extra named, external data refused -------------------------------------------
+
+
+def test_missing_onnx_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed
+    code, err = run_main(capsys, "export", "--channel", "dilepton", "--out", tmp_path / "flow.onnx")
+    line = one_error_line(err)
+    assert code == 1 and "onnx package" in line and 'pip install "nuanalysis[onnx]"' in line
+    assert not (tmp_path / "flow.onnx").exists()
+
+
+def test_onnx_graph_with_external_data_is_refused_in_one_line(tmp_path, capsys):
+    import json
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from nuanalysis.flows.onnx_export import METADATA_KEY, ONNX_FORMAT_VERSION
+
+    weight = numpy_helper.from_array(np.ones((64, 3), np.float32), name="weight")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "weight"], ["y"])],
+        "external",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 3])],
+        initializer=[weight],
+    )
+    proto = helper.make_model(graph)
+    config = {"channel": "dilepton", "model_type": "flow"}
+    metadata = {"format_version": ONNX_FORMAT_VERSION, "config": config}
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    path = tmp_path / "flow.onnx"
+    onnx.save_model(
+        proto, path, save_as_external_data=True, location="weights.bin", size_threshold=0
+    )
+    assert (tmp_path / "weights.bin").is_file()
+    code, err = run_main(
+        capsys, "reconstruct", "--input", demo_sample_path("dilepton"), "--methods", "flow",
+        "--model", f"flow={path}", "--max-events", "5", "--out", tmp_path / "reco.root",
+    )  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "external data" in line and "nuanalysis export" in line
