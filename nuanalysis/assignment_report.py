@@ -155,9 +155,7 @@ def write_assignment_report(study: dict, tables: dict, out_dir: Path) -> Path:
     from nuanalysis.report import Figure, Section, Table, write_report
     from nuanalysis.statistics import SMALL_SAMPLE
 
-    inputs = study["input"]
-    source = Path(inputs).name if isinstance(inputs, str) else f"{len(inputs)} files"
-    sample = f"{study['channel']} $t\\bar{{t}}$, {source}"
+    sample = plotting.sample_label(study["channel"], study["input"])
     sections = []
     for role, by_method in study["accuracy"].items():
         figure = plotting.plot_accuracy(

@@ -173,13 +173,6 @@ def table_notes(summary: dict) -> list[str]:
     return [*notes, *filter(None, [mtt_median_note(summary)])]
 
 
-def sample_label(summary: dict) -> str:
-    """The sample as shown on every figure: channel and input file name."""
-    inputs = summary["input"]
-    source = Path(inputs).name if isinstance(inputs, str) else f"{len(inputs)} files"
-    return f"{summary['channel']} $t\\bar{{t}}$, {source}"
-
-
 def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
     """Figures (paper Figs. 6–8, failures, timing) and the Markdown/HTML pages.
 
@@ -194,7 +187,7 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
     from nuanalysis.report import Figure, Section, Table, write_report
 
     events, results = run.events, run.results
-    sample = sample_label(summary)
+    sample = plotting.sample_label(summary["channel"], summary["input"])
     momenta = {m: r.momenta for m, r in results.items()}
     valid = {m: r.valid for m, r in results.items()}
     truth = events.truth_nu

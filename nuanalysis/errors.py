@@ -36,5 +36,22 @@ class OutputError(NuAnalysisError, ValueError):
     exit_code = 2
 
 
+class MissingExtraError(NuAnalysisError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra to install."""
+
+
+class WriteError(NuAnalysisError, OSError):
+    """An output failed while being written for want of space, quota or a writable device;
+    the earlier output, if any, is kept."""
+
+
 class OptionWarning(UserWarning):
     """A method option was given that does not apply to these events (and is ignored)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first sentence of ``error``'s message (its type name if empty): the cause of a
+    foreign library's failure, quoted in a one-line error."""
+    text = str(error).strip()
+    return text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(error).__name__

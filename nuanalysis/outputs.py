@@ -11,28 +11,35 @@ reader sees the old output or the new one, never half of one.
 
 :func:`check_output` runs before any work starts: the location must be
 writable, and it must not be (or, for a folder, contain) one of the command's
-inputs.
+inputs. An existing folder is replaced only if it carries :data:`MARKER`, the
+mark of a folder nuanalysis wrote. An output path that is a symbolic link is
+written through: the file or folder it points to is replaced, the link stays.
+A write that fails for want of space (or quota, or on a read-only device) is a
+one-line :class:`~nuanalysis.errors.WriteError`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from nuanalysis.errors import OutputError
+from nuanalysis.errors import OutputError, WriteError
 
 MARKER = ".nuanalysis-output"
-"""File written into every output folder: a later run may replace such a folder whole."""
+"""File written into every output folder: a later run may replace such a folder whole
+(and no other non-empty folder)."""
 
-REPORT_SUFFIXES = {".png", ".pdf", ".svg", ".md", ".html", ".json"}
-"""Files a folder may hold, besides :data:`MARKER`, to be replaced whole by a new report."""
+DEVICE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+"""``errno`` values of a write that failed for the device, not for the program."""
 
 
 class Terminated(SystemExit):
@@ -58,21 +65,39 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _foreign_entries(folder: Path) -> list[str]:
-    """Entries of an existing folder that a new report must not delete: anything but
-    figures and pages, and a ROOT file only as the histograms of a PNG figure beside it."""
-    entries = list(folder.iterdir())
-    if any(entry.name == MARKER for entry in entries):
+def _unmarked_entries(folder: Path) -> list[str]:
+    """The entries of an existing folder that replacing it would delete, unless the folder
+    carries :data:`MARKER` (a regular file): then it is an earlier output, replaced whole."""
+    marker = folder / MARKER
+    if marker.is_file() and not marker.is_symlink():
         return []
-    figures = {entry.stem for entry in entries if entry.suffix.lower() == ".png"}
+    return sorted(entry.name for entry in folder.iterdir())
 
-    def part_of_report(entry: Path) -> bool:
-        suffix = entry.suffix.lower()
-        return entry.is_file() and (
-            suffix in REPORT_SUFFIXES or (suffix == ".root" and entry.stem in figures)
+
+def _refuse_unnamed(path: str | Path, option: str, target: Path, folder: bool) -> None:
+    """Refuse an empty path, ``.``/``..``/``/`` and, for a folder, the current folder or one
+    holding it: these have no name to write a temporary beside, or would move the shell's
+    working folder away."""
+    if not str(path).strip():
+        raise OutputError(f"{option}: empty path; give a {'folder' if folder else 'file'} name")
+    here = Path.cwd()
+    if folder and (Path(path).name in ("", ".", "..") or target == here or target in here.parents):
+        raise OutputError(
+            f"{option} {path}: is the current folder or holds it, which a report cannot "
+            "replace; give a new folder name, e.g. --out report"
         )
 
-    return sorted(entry.name for entry in entries if not part_of_report(entry))
+
+def _probe_writable(existing: Path, option: str, path: str | Path) -> None:
+    """Create and delete a file in ``existing``: the one test that a write will work there
+    (permission bits do not tell for root, read-only mounts or /proc)."""
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".nuanalysis-probe-", dir=existing)
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise OutputError(f"{option} {path}: cannot write into {existing} ({reason})") from None
+    os.close(descriptor)
+    os.unlink(probe)
 
 
 def check_output(
@@ -80,14 +105,17 @@ def check_output(
 ) -> Path:
     """Refuse, before any work, an output ``path`` (given as ``option``) that cannot be written.
 
-    Refused: a folder where a file is wanted and the reverse; a location whose
-    nearest existing folder is not writable; the path of one of ``inputs``
-    (for ``folder=True``, a folder containing one); an existing folder holding
-    anything but an earlier report (figures and pages), which replacing it
-    would delete. Missing folders on the way are created when the output is
-    written. Returns the resolved path.
+    Refused: an empty path, or for a folder ``.`` and the folders holding the
+    current one; a folder where a file is wanted and the reverse; a location
+    whose nearest existing folder cannot be written into (a file is created
+    there and deleted); the path of one of ``inputs`` (for ``folder=True``, a
+    folder containing one); an existing, non-empty folder without
+    :data:`MARKER`, whose files replacing it would delete. Missing folders on
+    the way are created when the output is written. Returns the resolved path
+    (through symbolic links: what will be written).
     """
     target = _resolved(path)
+    _refuse_unnamed(path, option, target, folder)
     if target.exists():
         if folder and not target.is_dir():
             raise OutputError(f"{option} {path}: is a file; give a folder for the report")
@@ -106,20 +134,20 @@ def check_output(
                 "delete: choose another folder"
             )
     if folder and target.is_dir():
-        foreign = _foreign_entries(target)
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        unmarked = _unmarked_entries(target)
+        if unmarked:
+            shown = ", ".join(unmarked[:5]) + (", …" if len(unmarked) > 5 else "")
             raise OutputError(
-                f"{option} {path}: the folder exists and holds {shown}, which are not part of "
-                "a nuanalysis report; the report replaces the whole folder: choose a new one"
+                f"{option} {path}: the folder exists and holds {shown}, but not the {MARKER} "
+                "file of a folder nuanalysis wrote; the report would replace the whole "
+                "folder: choose a new one"
             )
     existing = target.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise OutputError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: cannot write into {existing} (permission denied)")
+    _probe_writable(existing, option, path)
     return target
 
 
@@ -155,25 +183,47 @@ def _remove_folders(created: list[Path]) -> None:
             path.rmdir()
 
 
+def _device_failure(error: BaseException, target: Path) -> WriteError | None:
+    """A one-line :class:`WriteError` for a write that failed for the device (full disk,
+    quota, file size limit, read-only), else None. torch's zip writer reports a full disk
+    only as a failed internal check (``inline_container.cc``); the free space tells."""
+    if isinstance(error, OSError) and error.errno in DEVICE_ERRORS:
+        reason = os.strerror(error.errno).lower()
+    elif isinstance(error, RuntimeError) and "inline_container" in str(error):
+        folder = next(parent for parent in target.parents if parent.exists())
+        full = shutil.disk_usage(folder).free < 1 << 20
+        reason = "no space left on device" if full else "torch's file writer failed"
+    else:
+        return None
+    return WriteError(f"{target}: writing failed ({reason}); the output was not written")
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield the temporary path to write; it replaces ``path`` only if the block succeeds.
 
     On any exception (including KeyboardInterrupt and :class:`Terminated`) the
     temporary is deleted, folders created for it are removed, and ``path``
-    keeps its earlier content.
+    keeps its earlier content. A ``path`` that is a symbolic link is written
+    through (the file it points to is replaced).
     """
-    target = Path(path)
-    created = _make_folders(target.parent)
+    target = _resolved(path)
+    try:
+        created = _make_folders(target.parent)
+    except OSError as error:
+        raise _device_failure(error, target) or error from None
     partial = partial_path(target)
     try:
         yield partial
         os.replace(partial, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
         _remove_folders(created)
-        raise
+        failure = _device_failure(error, target)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 @contextlib.contextmanager
@@ -182,10 +232,15 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
     The folder gets a :data:`MARKER` file so that the next run may replace it
     whole. An earlier folder is moved aside, the new one renamed into place and
-    the old one deleted; if the rename fails the old folder is put back.
+    the old one deleted; if the rename fails the old folder is put back. A
+    ``path`` that is a symbolic link is written through (the folder it points to
+    is replaced, the link stays).
     """
-    target = Path(path)
-    created = _make_folders(target.parent)
+    target = _resolved(path)
+    try:
+        created = _make_folders(target.parent)
+    except OSError as error:
+        raise _device_failure(error, target) or error from None
     partial = partial_path(target)
     try:
         partial.mkdir()
@@ -194,10 +249,13 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         )
         yield partial
         _swap_in(partial, target)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(partial, ignore_errors=True)
         _remove_folders(created)
-        raise
+        failure = _device_failure(error, target)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _swap_in(partial: Path, target: Path) -> None:

@@ -99,6 +99,16 @@ def neutrino_titles(n_neutrinos: int) -> tuple[str, ...]:
     return NEUTRINO_TITLES["dilepton" if n_neutrinos == 2 else "semileptonic"]
 
 
+def sample_label(channel: str, inputs: str | Sequence[str]) -> str:
+    """The sample as every figure shows it: the channel's tt̄ and the input file's name (or
+    how many files), the name as literal text (its ``$`` escaped: mathtext must not parse
+    a file name such as ``a$\\bad{$.root``)."""
+    if not isinstance(inputs, str) and len(inputs) == 1:
+        inputs = inputs[0]
+    source = Path(inputs).name if isinstance(inputs, str) else f"{len(inputs)} files"
+    return rf"{channel} $t\bar{{t}}$, " + source.replace("$", r"\$")
+
+
 def _figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 4.5, **kwargs):
     """A grid of ``nrows`` × ``ncols`` panels of ``width`` × ``height`` inches, ATLAS style."""
     plt.style.use(hep.style.ATLAS)

@@ -4,7 +4,11 @@ A report is a title and a list of :class:`Section` s, each with optional text
 (paragraphs separated by blank lines), tables (header + rows of strings) and
 :class:`Figure` s (a PNG and its caption, shown under it, with links to the PDF
 and ROOT files of the same name when they exist); both pages show the same
-content, the HTML one self-contained apart from the files next to it.
+content, the HTML one self-contained apart from the files next to it. Every
+text (file names included) is escaped on both pages: ``<``, ``>`` and ``&`` as
+HTML entities (Markdown renders them as the characters), ``|`` inside a
+Markdown table cell, and link targets percent-encoded, so a file named
+``<img src=x onerror=alert(1)>.root`` is shown, never run.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import shutil
 import subprocess
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +26,16 @@ from nuanalysis.errors import InputError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 """Executables tried, in order, to render a report page (:func:`render_page`)."""
+
+
+def markdown_text(text: str) -> str:
+    """``text`` safe in Markdown: HTML's special characters as entities (rendered as the
+    characters themselves, never as tags)."""
+    return html.escape(text, quote=False)
+
+
+def _markdown_cell(text: str) -> str:
+    return markdown_text(text).replace("|", "\\|")
 
 
 @dataclass
@@ -32,8 +47,11 @@ class Table:
     numeric: bool = True
 
     def markdown(self) -> str:
-        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(_markdown_cell(cell) for cell in cells) + " |"
+
+        lines = [line(self.header), "|" + "---|" * len(self.header)]
+        lines += [line(row) for row in self.rows]
         return "\n".join(lines)
 
     def html(self) -> str:
@@ -110,13 +128,13 @@ def write_report(out_dir: str | Path, title: str, sections: list[Section]) -> tu
     """Write ``report.md`` and ``index.html`` into ``out_dir``; figures are linked relatively."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = [f"# {title}", ""]
+    md = [f"# {markdown_text(title)}", ""]
     body = [f"<h1>{html.escape(title)}</h1>"]
     for section in sections:
-        md += [f"## {section.heading}", ""]
+        md += [f"## {markdown_text(section.heading)}", ""]
         body.append(f"<h2>{html.escape(section.heading)}</h2>")
         for paragraph in filter(None, section.text.split("\n\n")):
-            md += [paragraph, ""]
+            md += [markdown_text(paragraph), ""]
             body.append(f"<p>{html.escape(paragraph)}</p>")
         for table in section.tables:
             md += [table.markdown(), ""]
@@ -125,9 +143,9 @@ def write_report(out_dir: str | Path, title: str, sections: list[Section]) -> tu
             figure = figure if isinstance(figure, Figure) else Figure(Path(figure))
             name = Path(os.path.relpath(figure.path, out_dir)).as_posix()
             md += [
-                f"![{Path(name).stem}]({name})",
+                f"![{markdown_text(Path(name).stem)}]({urllib.parse.quote(name)})",
                 "",
-                f"*{figure.caption}*" if figure.caption else "",
+                f"*{markdown_text(figure.caption)}*" if figure.caption else "",
                 "",
             ]
             body.append(_figure_html(figure, name, out_dir))

@@ -104,7 +104,9 @@ def test_truncated_checkpoint_on_resume_is_a_clear_error(samples, tmp_path):
     checkpoint = tmp_path / "model.pt.ckpt"
     train(model, features, targets, preset("tiny").training, checkpoint, epochs=0, progress=False)
     checkpoint.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(ModelError, match=r"unreadable.*train without --resume"):
+    with pytest.raises(
+        ModelError, match=r"not a readable training checkpoint.*train without --resume"
+    ):
         train(
             model,
             features,

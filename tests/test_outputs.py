@@ -178,14 +178,14 @@ def test_foreign_folder_and_input_inside_refused(tmp_path):
     (mine / "thesis.tex").write_text("years of work")
     with pytest.raises(OutputError, match=r"thesis\.tex"):
         check_output(mine, "--out", folder=True)
-    earlier = tmp_path / "earlier-report"  # from before the marker: figures, pages, histograms
-    earlier.mkdir()
+    unmarked = tmp_path / "looks-like-a-report"  # figures and pages, but no marker: not ours
+    unmarked.mkdir()
     for name in ("index.html", "report.md", "mtt.png", "mtt.pdf", "mtt.root"):
-        (earlier / name).write_bytes(b"")
-    check_output(earlier, "--out", folder=True)
-    (earlier / "sample.root").write_bytes(PRECIOUS)  # no figure of that name: data
-    with pytest.raises(OutputError, match=r"sample\.root"):
-        check_output(earlier, "--out", folder=True)
+        (unmarked / name).write_bytes(b"")
+    with pytest.raises(OutputError, match=MARKER):
+        check_output(unmarked, "--out", folder=True)
+    (tmp_path / "empty").mkdir()
+    check_output(tmp_path / "empty", "--out", folder=True)  # nothing to lose
     sample = tmp_path / "data" / "sample.root"
     sample.parent.mkdir()
     sample.write_bytes(PRECIOUS)

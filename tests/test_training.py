@@ -134,6 +134,32 @@ def test_resume_continues_exactly_where_training_stopped(arrays, tmp_path):
         )
 
 
+def test_resume_on_other_data_is_refused_naming_the_difference(arrays, tmp_path):
+    """A resumed fit continues the epochs and best weights judged on one hold-out set:
+    other events (fewer, other files, another split seed, other values) are refused."""
+    features, targets = arrays
+    hp = preset("tiny")
+    model = build_model("ff", "semileptonic", hp.architecture)
+    sources = ["/data/a.root"]
+    checkpoint = tmp_path / "ck"
+    train(model, features, targets, hp.training, checkpoint, epochs=1, progress=False,
+          sources=sources)  # fmt: skip
+
+    def resume(part=slice(None), seed=0, files=sources, shift=0.0):
+        train(model, features.select(part), targets[part] + shift, hp.training, checkpoint,
+              resume=True, epochs=2, seed=seed, sources=files, progress=False)  # fmt: skip
+
+    with pytest.raises(ModelError, match=r"trained on 1500 events, this call reads 500"):
+        resume(part=slice(0, 500))
+    with pytest.raises(ModelError, match=r"trained on /data/a\.root, this call reads /data/b"):
+        resume(files=["/data/b.root"])
+    with pytest.raises(ModelError, match=r"--seed 0, this call uses --seed 3"):
+        resume(seed=3)
+    with pytest.raises(ModelError, match=r"other events than the input files hold now"):
+        resume(shift=1e-3)
+    resume()  # the same data: goes on
+
+
 def test_time_budget_stops_after_one_epoch_and_resume_goes_on(arrays, tmp_path):
     features, targets = arrays
     hp = preset("tiny")

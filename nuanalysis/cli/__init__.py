@@ -7,6 +7,7 @@ Each sub-command lives in its own module ``nuanalysis/cli/<name>.py`` exposing a
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import warnings
 
@@ -35,6 +36,17 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         return importlib.import_module(f"nuanalysis.cli.{name}").command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """click's resolution, with the closest command suggested for a misspelt one."""
+        name = args[0] if args else ""
+        if name in COMMANDS or name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = (
+            f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(COMMANDS)}"
+        )
+        ctx.fail(f"no such command {name!r}{hint}")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

@@ -40,13 +40,13 @@ def command(model, channel, model_type, out) -> None:
 
     if model is None and channel is None:
         raise click.UsageError("give --model MODEL, or --channel for the shipped model")
-    if model is not None:
-        config = read_model_file(model)["config"]
-        channel, model_type = config["channel"], config["model_type"]
     out = Path(out)
     sidecar = out.with_suffix(".json")
     inputs = [model] if model is not None else []
     check_outputs([("--out", out, False), ("--out (metadata)", sidecar, False)], inputs)
+    if model is not None:
+        config = read_model_file(model)["config"]
+        channel, model_type = config["channel"], config["model_type"]
     loaded = resolve_model(model, channel, model_type)
     graph = export_onnx(loaded)
     with atomic_file(out) as graph_path, atomic_file(sidecar) as metadata_path:

@@ -121,7 +121,7 @@ def command(
     from nuanalysis.flows.training import train, training_arrays
     from nuanalysis.generation.record import source_groups
     from nuanalysis.io import load_padded
-    from nuanalysis.outputs import check_output
+    from nuanalysis.outputs import check_outputs
 
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelError("--device cuda was requested but torch sees no CUDA device")
@@ -129,7 +129,8 @@ def command(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     out = Path(out)
-    check_output(out, "--out", inputs)  # --init may be --out: it is read before
+    written = [("--out", out, False), ("--out (its checkpoint)", checkpoint_path(out), False)]
+    check_outputs(written, inputs)  # --init may be --out: it is read before
     events = load_padded(list(inputs), channel=channel, max_events=max_events)
     features, targets = training_arrays(events)
     hp = preset_values(preset)
@@ -164,6 +165,7 @@ def command(
         fit_scalers=init_path is None,
         charge_conjugation=charge_conjugation,
         groups=source_groups(list(inputs), len(events)),
+        sources=[str(Path(p).resolve()) for p in inputs],
     )
     record = {
         "command": command_line(ctx),

@@ -137,6 +137,7 @@ def command(
     warning (--min-bin-events). The truth method is always run as the
     reference.
     """
+    from nuanalysis.plotting import sample_label
     from nuanalysis.provenance import display_path, provenance
     from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
     from unfolding import UnfoldingError
@@ -171,10 +172,9 @@ def command(
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
     click.echo(format_table(study))
-    shown = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} files"
     if out_dir is not None:
         with atomic_folder(out_dir) as folder:
-            figures = plot_study(study, folder, sample=rf"dilepton $t\bar{{t}}$, {shown}")
+            figures = plot_study(study, folder, sample=sample_label("dilepton", paths))
         for path in figures:
             click.echo(f"wrote {Path(out_dir) / path.relative_to(folder)}")
     if json_path is not None:

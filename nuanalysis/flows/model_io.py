@@ -12,13 +12,15 @@ the weights, see :mod:`nuanalysis.flows.history`). A file whose config has no
 from __future__ import annotations
 
 import functools
+import pickle
+import re
 from importlib import resources
 from pathlib import Path
 
 import torch
 
 import nuanalysis
-from nuanalysis.errors import ModelError
+from nuanalysis.errors import ModelError, first_line
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import feature_definitions
 from nuanalysis.flows.flow import NeutrinoFlowModel
@@ -39,6 +41,39 @@ SHIPPED_FILES = {"flow": "model_{channel}.pt", "ff": "ff_{channel}.pt"}
 
 CONFIG_KEYS = ("channel", "model_type", "encoder", "hyper_parameters", "features")
 """What every model file's config holds (``frame`` is optional: absent = lab)."""
+
+_FORBIDDEN_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def load_plain_data(path: Path, kind: str) -> object:
+    """The content of the torch file ``path`` if it holds only tensors and plain Python data.
+
+    Loads with ``torch.load(weights_only=True)``, whose unpickler builds no other
+    object and calls no function, so a file crafted to run code (a pickle
+    ``__reduce__``) is refused before anything in it runs. Refusals are one-line
+    :class:`~nuanalysis.errors.ModelError` s naming the file as a ``kind``
+    ("model file", "training checkpoint"): a file holding other objects, and a
+    truncated or damaged one.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" not in str(error).lower():
+            raise ModelError(
+                f"{path} is not a readable {kind} (damaged pickle: {first_line(error)})"
+            ) from None
+        found = _FORBIDDEN_GLOBAL.search(str(error))
+        holds = found.group(1) if found else "objects"
+        raise ModelError(
+            f"{path} is not a safe {kind}: it holds {holds}, not only tensors and plain data, "
+            "and loading it could run code, so it was not loaded; if you trust its origin, "
+            "convert it in a separate Python session: torch.load(it, weights_only=False), keep "
+            "only tensors, numbers, strings, lists and dicts, and torch.save that"
+        ) from None
+    except Exception as error:
+        raise ModelError(
+            f"{path} is not a readable {kind} (truncated or damaged: {first_line(error)})"
+        ) from None
 
 
 def build_model(
@@ -80,10 +115,7 @@ def read_model_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ModelError(f"{path} is not a readable nuanalysis model file: {error}") from None
+    payload = load_plain_data(path, "model file")
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise ModelError(f"{path} is not a nuanalysis model file (no format_version)")
     missing = [key for key in ("config", "state_dict") if key not in payload]

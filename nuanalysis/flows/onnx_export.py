@@ -31,14 +31,17 @@ References: ONNX operator sets, https://onnx.ai/onnx/operators/ ;
 from __future__ import annotations
 
 import copy
+import importlib
 import io
 import json
 import warnings
+from types import ModuleType
 
 import torch
 from torch import nn
 
 import nuanalysis
+from nuanalysis.errors import MissingExtraError
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import (
     JET_FEATURES,
@@ -52,6 +55,9 @@ from nuanalysis.padded import MAX_JETS, N_LEPTONS
 
 ONNX_FORMAT_VERSION = 1
 """Bumped whenever the graph's inputs, outputs or metadata change meaning."""
+
+ONNX_EXTRA = 'pip install "nuanalysis[onnx]"'
+"""How a user gets ``onnx`` and ``onnxruntime`` (the package's ``onnx`` extra)."""
 
 METADATA_KEY = "nuanalysis"
 OPSET = 17
@@ -177,9 +183,21 @@ def _cache_linear_inverses(module: nn.Module) -> None:
             layer.use_cache(True)
 
 
+def onnx_module(name: str) -> ModuleType:
+    """``onnx`` or ``onnxruntime``, imported; if missing, a one-line
+    :class:`~nuanalysis.errors.MissingExtraError` naming the extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingExtraError(
+            f"ONNX export and the onnx backend need the {name} package, which is not "
+            f"installed: {ONNX_EXTRA}"
+        ) from None
+
+
 def export_onnx(model: EventModel) -> bytes:
     """The ONNX graph of ``model`` (module docstring) with its metadata, serialised."""
-    import onnx
+    onnx = onnx_module("onnx")
 
     graph_model = copy.deepcopy(model).cpu().eval()
     _cache_linear_inverses(graph_model)

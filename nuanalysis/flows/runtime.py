@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nuanalysis.errors import ModelError, OptionError
+from nuanalysis.errors import ModelError, OptionError, first_line
 from nuanalysis.flows.ascent import ascend_mode, ascend_mode_by_differences
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
@@ -35,6 +35,7 @@ from nuanalysis.flows.onnx_export import (
     METADATA_KEY,
     ONNX_FORMAT_VERSION,
     export_onnx,
+    onnx_module,
 )
 from nuanalysis.padded import N_NEUTRINOS
 
@@ -88,16 +89,18 @@ class OnnxRunner:
     def __init__(
         self, graph: bytes, name: str, channel: str, model_type: str, threads: int | None = None
     ) -> None:
-        import onnxruntime
-
+        onnxruntime = onnx_module("onnxruntime")
         metadata = read_onnx_metadata(graph, name)
         check_model_config(metadata["config"], name, channel, model_type)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(
-            graph, options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                graph, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's own exception types, not exported
+            raise ModelError(f"onnxruntime cannot load {name}: {first_line(error)}") from None
         self.metadata = metadata
         self.n_neutrinos = N_NEUTRINOS[channel]
         self.n_targets = len(TARGET_FEATURES) * self.n_neutrinos
@@ -125,13 +128,19 @@ class OnnxRunner:
 
 
 def read_onnx_metadata(graph: bytes, name: str) -> dict:
-    """The nuanalysis metadata of an ONNX graph; ModelError for a foreign or older graph."""
-    import onnx
-
+    """The nuanalysis metadata of an ONNX graph; ModelError for a foreign or older graph, and
+    for one whose weights live in external data files (a graph is read from one file, and
+    nothing outside it is opened)."""
+    onnx = onnx_module("onnx")
     try:
         proto = onnx.load_from_string(graph)
     except Exception as error:
-        raise ModelError(f"{name} is not a readable ONNX file: {error}") from None
+        raise ModelError(f"{name} is not a readable ONNX file: {first_line(error)}") from None
+    if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in proto.graph.initializer):
+        raise ModelError(
+            f"{name} keeps its weights in external data files, which nuanalysis does not "
+            "read: export the model again with `nuanalysis export` (one self-contained file)"
+        )
     entries = {entry.key: entry.value for entry in proto.metadata_props}
     if METADATA_KEY not in entries:
         raise ModelError(

@@ -20,8 +20,11 @@ regression", SciPost Phys. 14, 159 (2023), https://arxiv.org/abs/2207.00664 ("th
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from nuanalysis.flows.features import (
     event_features,
     neutrino_targets,
 )
+from nuanalysis.flows.model_io import load_plain_data
 from nuanalysis.flows.presets import Training
 from nuanalysis.outputs import atomic_file
 from nuanalysis.padded import PaddedEvents
@@ -142,24 +146,73 @@ CHECKPOINT_KEYS = (
     "bad_epochs",
     "epoch",
     "seconds",
+    "data",
 )
 
 
+def data_identity(
+    features: EventFeatures,
+    targets: np.ndarray,
+    seed: int,
+    groups: np.ndarray | None = None,
+    sources: Sequence[str] = (),
+) -> dict:
+    """What a resumed training must see again to continue the same fit: the input files
+    (``sources``), the number of events, the seed of the hold-out split and a SHA-256
+    digest of the features, targets and ``groups`` (the events themselves)."""
+    digest = hashlib.sha256()
+    arrays = [getattr(features, part.name) for part in dataclasses.fields(features)] + [targets]
+    for array in arrays + ([] if groups is None else [groups]):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return {
+        "inputs": [str(source) for source in sources],
+        "n_events": len(targets),
+        "seed": seed,
+        "digest": digest.hexdigest(),
+    }
+
+
+def check_same_data(checkpoint: Path, saved: dict, now: dict) -> None:
+    """Refuse to resume ``checkpoint`` (trained on ``saved``) on other data (``now``), naming
+    the first difference: its epochs and best weights were judged on another hold-out set."""
+    if saved["inputs"] != now["inputs"]:
+        difference = (
+            f"was trained on {', '.join(saved['inputs']) or '?'}, "
+            f"this call reads {', '.join(now['inputs']) or '?'}"
+        )
+    elif saved["n_events"] != now["n_events"]:
+        difference = (
+            f"was trained on {saved['n_events']} events, this call reads {now['n_events']} "
+            "(another --max-events?)"
+        )
+    elif saved["seed"] != now["seed"]:
+        difference = f"was split with --seed {saved['seed']}, this call uses --seed {now['seed']}"
+    elif saved["digest"] != now["digest"]:
+        difference = "was trained on other events than the input files hold now"
+    else:
+        return
+    raise ModelError(
+        f"cannot resume: checkpoint {checkpoint} {difference}; resume with the same data, or "
+        "train without --resume"
+    )
+
+
 def read_checkpoint(checkpoint: Path) -> dict:
-    """The training state of ``checkpoint``; a clear ModelError if it is missing or damaged."""
+    """The training state of ``checkpoint``; a clear ModelError if it is missing, damaged or
+    holds anything but tensors and plain data (it is loaded like a model file, running no code:
+    :func:`~nuanalysis.flows.model_io.load_plain_data`)."""
     if not checkpoint.is_file():
         raise ModelError(f"cannot resume: checkpoint {checkpoint} does not exist")
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except Exception as error:
+        state = load_plain_data(checkpoint, "training checkpoint")
+    except ModelError as error:
         raise ModelError(
-            f"cannot resume: checkpoint {checkpoint} is unreadable (truncated or damaged: "
-            f"{type(error).__name__}); delete it and train without --resume"
+            f"cannot resume: {error}; or delete it and train without --resume"
         ) from None
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise ModelError(
-            f"cannot resume: {checkpoint} is not a nuanalysis training checkpoint "
+            f"cannot resume: {checkpoint} is not a training checkpoint of this nuanalysis "
             f"(no {', '.join(missing)}); delete it and train without --resume"
         )
     return state
@@ -180,6 +233,7 @@ def train(
     fit_scalers: bool = True,
     charge_conjugation: bool = False,
     groups: np.ndarray | None = None,
+    sources: Sequence[str] = (),
 ) -> TrainingResult:
     """Train ``model`` in place on numpy ``features``/``targets``; returns what happened.
 
@@ -191,6 +245,8 @@ def train(
     The best-validation weights are loaded into ``model`` at the end.
     ``charge_conjugation`` (dilepton only) augments every batch (module docstring).
     ``groups`` keeps related events (re-smeared copies) on one side of the hold-out split.
+    ``sources`` names the input files; a resume on other files, events or seed is refused
+    (:func:`check_same_data`).
     """
     if charge_conjugation and model.channel != "dilepton":
         raise ModelError("charge-conjugation augmentation needs a dilepton model")
@@ -199,11 +255,13 @@ def train(
     train_index, valid_index = split_indices(
         len(targets), settings.validation_fraction, seed, groups
     )
+    data = data_identity(features, targets, seed, groups, sources)
     state = None
     if resume:
         state = read_checkpoint(checkpoint)
         if state["config"] != model.config():
             raise ModelError(f"checkpoint {checkpoint} belongs to a differently configured model")
+        check_same_data(checkpoint, state["data"], data)
         model.load_state_dict(state["model"])
     elif fit_scalers:
         model.fit_scalers(features.select(train_index), targets[train_index])
@@ -291,6 +349,7 @@ def train(
                     "bad_epochs": bad_epochs,
                     "epoch": epoch,
                     "seconds": seconds,
+                    "data": data,
                 },
                 partial,
             )

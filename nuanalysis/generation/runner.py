@@ -13,14 +13,24 @@ the jets), and every copy is selected on its own. The copies share their truth
 and differ in reco; the branches of :data:`GENERATOR_BRANCHES` tell them apart.
 The detector is far cheaper than Pythia, so this multiplies the selected events
 per CPU second (``benchmarks/generation_throughput.py``).
+
+The job processes (and the one relaying their progress) die with the process
+that started them (:func:`die_with_parent`): a ``generate`` killed by SIGKILL
+leaves no generator computing on.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.managers import SyncManager
 
 import awkward as ak
 import numpy as np
@@ -284,9 +294,35 @@ class _BarQueue:
         self.bar.update(count)
 
 
+PR_SET_PDEATHSIG = 1
+"""Linux ``prctl(2)`` option: the signal a process receives when its parent dies."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (child) process end when ``parent`` ends, even by SIGKILL, which the parent
+    cannot pass on: on Linux the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``), elsewhere
+    a thread polls the parent's id once a second. Used as the pool's initializer."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request
+            os.kill(os.getpid(), signal.SIGKILL)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _run_parallel(channel, quotas, seeds, top_mass, params, bar, resmear) -> list[JobResult]:
     context = multiprocessing.get_context("fork")
-    with context.Manager() as manager, context.Pool(len(quotas)) as pool:
+    manager = SyncManager(ctx=context)
+    manager.start(die_with_parent, (os.getpid(),))
+    orphan_guard = {"initializer": die_with_parent, "initargs": (os.getpid(),)}
+    with manager, context.Pool(len(quotas), **orphan_guard) as pool:
         progress = manager.Queue()
         pending = [
             pool.apply_async(run_job, (channel, quota, s, top_mass, params, progress, resmear))
