@@ -147,7 +147,7 @@ def scan_k(
                 f"k = {k}: {replicas - len(spread)} of {replicas} bootstrap replicas could "
                 "not be unfolded; too few events per bin for the bias estimate"
             )
-        variance = np.cov(np.array(spread), rowvar=False)
+        variance = np.atleast_2d(np.cov(np.array(spread), rowvar=False))  # (1, 1) for one bin
         excess = (difference**2 - np.diag(variance))[filled] / truth[filled] ** 2
         uncertainty = relative_uncertainty(result.unfolded, result.covariance)
         rows.append(
