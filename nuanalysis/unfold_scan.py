@@ -173,7 +173,8 @@ def format_scan(scans: dict[str, KScan], reference: str = "truth") -> str:
     names = list(scans)
     ks = scans[names[0]].k
     lines = [
-        "equal-bias comparison: mean per-bin σ/x | RMS bias (%) | closure χ² (odd entries)",
+        "equal-bias comparison (numpy SVD, curvature on the grid, whatever the backend): "
+        "mean per-bin σ/x | RMS bias (%) | closure χ² (odd entries)",
         f"{'k':>3} " + "".join(f"{name:>24}" for name in names),
     ]
     for i, k in enumerate(ks):

@@ -59,6 +59,7 @@ from unfolding import (
     Response,
     UnfoldingError,
     UnfoldResult,
+    get_backend,
     k_from_d,
     k_minimum_global_correlation,
     relative_uncertainty,
@@ -167,6 +168,17 @@ class UnfoldStudy:
         ]
         return "\n".join(lines)
 
+    @property
+    def curvature(self) -> str:
+        """How the backend's SVD curvature treats the m_tt × pT_t grid (one line)."""
+        if get_backend(self.backend).grid_curvature:
+            return "second differences along m_tt and along pT_t (on the grid)"
+        return (
+            f"1-D over the flattened bins ({self.backend}'s own TSVDUnfold; it couples the "
+            "last pT_t bin of one m_tt row to the first of the next, use --backend numpy "
+            "for the grid)"
+        )
+
     def degenerate_reasons(self) -> list[str]:
         """Why the result cannot be read as a measured m_tt × pT_t spectrum (empty: it can):
         an axis merged to a single bin, k = 1 (only the normalisation is taken from the data,
@@ -246,6 +258,8 @@ class UnfoldStudy:
                 **self._binning_json(),
             },
             "backend": self.backend,
+            "curvature": self.curvature,
+            "equal_bias_scan": "numpy SVD, curvature on the grid, whatever the backend",
             "channel": self.channel,
             "n_events": self.n_events,
             "input": input_name,
@@ -472,7 +486,7 @@ def choose_k(response: Response, measured: tuple[np.ndarray, np.ndarray], rule: 
     signal = subtract_fakes(response, values)
 
     def unfold_with(k: int) -> UnfoldResult:
-        return svd_unfold(signal, w2, response.matrix, response.truth, k)
+        return svd_unfold(signal, w2, response.matrix, response.truth, k, response.shape)
 
     if rule == "half":
         return max(response.n_bins // 2, 1)
@@ -495,6 +509,7 @@ def format_table(study: UnfoldStudy) -> str:
         *(warning for warning in warnings if warning),
         f"m_tt × pT_t SVD unfolding, backend {study.backend}, k = {study.k} ({study.k_rule}); "
         f"{study.n_events} {study.channel} events, response from even entries, odd unfolded",
+        f"curvature: {study.curvature}",
         header,
     ]
     for i, label in enumerate(study.bin_labels()):
