@@ -160,11 +160,20 @@ def tlatex(title: str) -> str:
     return "".join(parts)
 
 
-def _save(fig, out_dir: Path, name: str, histograms: Mapping[str, hist.Hist] | None = None) -> Path:
+def _save(
+    fig,
+    out_dir: Path,
+    name: str,
+    histograms: Mapping[str, hist.Hist] | None = None,
+    warning: str | None = None,
+) -> Path:
     """Write ``name`` as PNG and PDF (and its ``histograms`` as ``name.root``, axis titles in
-    TLatex, :func:`tlatex`); the PNG's path."""
+    TLatex, :func:`tlatex`); the PNG's path. A ``warning`` is printed in red in a band below
+    the panels."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.15 if warning else 0.0, 1.0, 1.0))
+    if warning:
+        fig.text(0.5, 0.01, warning, ha="center", va="bottom", color="red", fontsize=9, wrap=True)
     for extension in FORMATS:
         fig.savefig(out_dir / f"{name}.{extension}", dpi=DPI)
     plt.close(fig)
@@ -469,6 +478,12 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
 
     out = Path(out_dir)
     written = []
+    degenerate = study.degenerate_warning()
+
+    def save(fig, name: str, histograms: Mapping[str, hist.Hist] | None = None) -> Path:
+        # a result the sample cannot support says so on every figure
+        return _save(fig, out, name, histograms, warning=degenerate)
+
     mtt_edges = np.asarray(study.mtt_edges, dtype=float)
     n_ptt = len(study.ptt_edges) - 1
     widths = np.diff(mtt_edges)[:, None]
@@ -491,9 +506,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             f"{label(name)}: response, mean efficiency {m.response.efficiency.mean():.2f}",
             fontsize=12, pad=30,
         )  # fmt: skip
-        written.append(
-            _save(fig, out, f"response_{name}", {"migration": _migration_hist(m.response)})
-        )
+        written.append(save(fig, f"response_{name}", {"migration": _migration_hist(m.response)}))
 
         fig, axes = _figure(ncols=n_ptt, width=5.5, height=5.0)
         unfolded = m.response.reshape(m.svd.unfolded) / widths
@@ -523,7 +536,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             "svd": m.response.to_hist(m.svd.unfolded, np.square(m.svd.uncertainty)),
             "dagostini": m.response.to_hist(m.bayes.unfolded, np.square(m.bayes.uncertainty)),
         }
-        written.append(_save(fig, out, f"unfolded_{name}", histograms))
+        written.append(save(fig, f"unfolded_{name}", histograms))
 
     ratios = {
         name: m.ratio_to_truth
@@ -556,17 +569,20 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             axes[1, j].set_ylabel(r"ratio to truth $\nu$")
             _legend(axes[1, j])
     fig.suptitle(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=13)
-    written.append(_save(fig, out, "uncertainty_ratios", histograms))
+    written.append(save(fig, "uncertainty_ratios", histograms))
     scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
     if scans:
-        written.append(plot_bias_uncertainty(scans, out, sample))
+        written.append(plot_bias_uncertainty(scans, out, sample, degenerate))
     return written
 
 
-def plot_bias_uncertainty(scans: Mapping, out_dir: str | Path, sample: str = "") -> Path:
+def plot_bias_uncertainty(
+    scans: Mapping, out_dir: str | Path, sample: str = "", warning: str | None = None
+) -> Path:
     """The equal-bias comparison (:mod:`nuanalysis.unfold_scan`): per method, one curve over
     the SVD k of the mean per-bin relative uncertainty against the RMS closure bias (left;
-    the lower curve is the better method) and the uncertainty against k (right)."""
+    the lower curve is the better method) and the uncertainty against k (right); ``warning``
+    (a degenerate result) is printed in red below."""
     fig, axes = _figure(ncols=2, width=5.5, height=5.0)
     left, right = axes[0]
     for name, scan in scans.items():
@@ -583,7 +599,7 @@ def plot_bias_uncertainty(scans: Mapping, out_dir: str | Path, sample: str = "")
         ax.set_yscale("log")
         _decorate(ax, sample)
         _legend(ax)
-    return _save(fig, Path(out_dir), "bias_uncertainty")
+    return _save(fig, Path(out_dir), "bias_uncertainty", warning=warning)
 
 
 def _migration_hist(response) -> hist.Hist:

@@ -59,6 +59,7 @@ from unfolding import (
     Response,
     UnfoldingError,
     UnfoldResult,
+    get_backend,
     k_from_d,
     k_minimum_global_correlation,
     relative_uncertainty,
@@ -87,6 +88,10 @@ POSTERIOR_ESTIMATES = ("draws", "mean")
 """How a result carrying a posterior (``flow-posterior``) enters: all draws at weight 1/S, or
 the posterior mean of m_tt and pT_t per event (:func:`build_method`)."""
 BAYES_ITERATIONS = 4
+
+DEGENERATE_BIAS = 0.2
+"""RMS closure bias above which a result is flagged degenerate: its shape then mostly
+reflects the regularisation towards the MC truth, not the data."""
 
 
 @dataclass
@@ -163,6 +168,48 @@ class UnfoldStudy:
         ]
         return "\n".join(lines)
 
+    @property
+    def curvature(self) -> str:
+        """How the backend's SVD curvature treats the m_tt × pT_t grid (one line)."""
+        if get_backend(self.backend).grid_curvature:
+            return "second differences along m_tt and along pT_t (on the grid)"
+        return (
+            f"1-D over the flattened bins ({self.backend}'s own TSVDUnfold; it couples the "
+            "last pT_t bin of one m_tt row to the first of the next, use --backend numpy "
+            "for the grid)"
+        )
+
+    def degenerate_reasons(self) -> list[str]:
+        """Why the result cannot be read as a measured m_tt × pT_t spectrum (empty: it can):
+        an axis merged to a single bin, k = 1 (only the normalisation is taken from the data,
+        the shape is the MC truth's) or a closure bias above :data:`DEGENERATE_BIAS`."""
+        reasons = [
+            f"every {name} edge merged: a single {name} bin, no {name} shape is measured"
+            for name, edges in zip(AXIS_NAMES, (self.mtt_edges, self.ptt_edges), strict=True)
+            if len(edges) == 2
+        ]
+        if self.k == 1:
+            reasons.append(
+                "k = 1: only the normalisation comes from the data, the shape is the MC truth's"
+            )
+        for name, m in self.methods.items():
+            if m.k_scan is None or self.k not in m.k_scan.k:
+                continue
+            bias = m.k_scan.at(self.k)["rms_bias"]
+            if bias > DEGENERATE_BIAS:
+                reasons.append(
+                    f"{name}: RMS closure bias {bias:.0%} at k = {self.k} "
+                    f"(above {DEGENERATE_BIAS:.0%})"
+                )
+        return reasons
+
+    def degenerate_warning(self) -> str | None:
+        """One line for the table and the figures, None when the result is not degenerate."""
+        reasons = self.degenerate_reasons()
+        if not reasons:
+            return None
+        return "DEGENERATE RESULT, not a measurement: " + "; ".join(reasons)
+
     def bin_labels(self) -> list[str]:
         """Flattened bin labels, m_tt-major."""
         return [
@@ -211,12 +258,15 @@ class UnfoldStudy:
                 **self._binning_json(),
             },
             "backend": self.backend,
+            "curvature": self.curvature,
+            "equal_bias_scan": "numpy SVD, curvature on the grid, whatever the backend",
             "channel": self.channel,
             "n_events": self.n_events,
             "input": input_name,
             "split": "response from even entries, unfolded: odd entries",
             "k_rule": self.k_rule,
             "reference": REFERENCE,
+            "degenerate": self.degenerate_reasons(),
             "methods": methods,
         }
 
@@ -359,6 +409,8 @@ def unfold_methods(
             mtt_edges, ptt_edges = binning.edges
             built = build(mtt_edges, ptt_edges)
     n_bins = (len(mtt_edges) - 1) * (len(ptt_edges) - 1)
+    if n_bins == 1:
+        raise UnfoldingError(_single_bin_reason(len(events), binning))
     if k is not None and k > n_bins:
         raise UnfoldingError(f"k = {k} exceeds the {n_bins} bins unfolded; choose k ≤ {n_bins}")
 
@@ -413,13 +465,28 @@ def unfold_methods(
     return study
 
 
+def _single_bin_reason(n_events: int, binning: Coarsening | None) -> str:
+    """The refusal for a binning of one m_tt × pT_t bin: nothing left to unfold."""
+    if binning is None or not binning.merged:
+        return "the binning has a single m_tt × pT_t bin: give more --mtt-edges/--ptt-edges"
+    needed = (
+        f"about {round(binning.sample_factor * n_events, -2):.0f} events"
+        if binning.sample_factor is not None
+        else f"more than {n_events} events (a truth bin is empty)"
+    )
+    return (
+        f"{n_events} events leave a single m_tt × pT_t bin (every edge merged): no spectrum "
+        f"to unfold; the requested binning needs {needed}"
+    )
+
+
 def choose_k(response: Response, measured: tuple[np.ndarray, np.ndarray], rule: str) -> int:
     """The ``k`` for ``response`` unfolding ``measured`` by ``rule`` (see :data:`K_RULES`)."""
     values, w2 = measured
     signal = subtract_fakes(response, values)
 
     def unfold_with(k: int) -> UnfoldResult:
-        return svd_unfold(signal, w2, response.matrix, response.truth, k)
+        return svd_unfold(signal, w2, response.matrix, response.truth, k, response.shape)
 
     if rule == "half":
         return max(response.n_bins // 2, 1)
@@ -437,11 +504,12 @@ def format_table(study: UnfoldStudy) -> str:
     has_ratio = any(m.ratio_to_truth is not None for m in study.methods.values())
     if has_ratio:
         header += "".join(f"{n + '/truth':>14}" for n in names if n != REFERENCE)
-    warning = study.binning_warning()
+    warnings = [study.binning_warning(), study.degenerate_warning()]
     lines = [
-        *([warning] if warning else []),
+        *(warning for warning in warnings if warning),
         f"m_tt × pT_t SVD unfolding, backend {study.backend}, k = {study.k} ({study.k_rule}); "
         f"{study.n_events} {study.channel} events, response from even entries, odd unfolded",
+        f"curvature: {study.curvature}",
         header,
     ]
     for i, label in enumerate(study.bin_labels()):

@@ -69,4 +69,6 @@ def unfold(
         raise UnfoldingError(
             "SVD unfolding needs a regularisation k (see unfolding.regularisation)"
         )
-    return get_backend(backend).svd_unfold(signal, covariance, response.matrix, response.truth, k)
+    return get_backend(backend).svd_unfold(
+        signal, covariance, response.matrix, response.truth, k, response.shape
+    )

@@ -20,9 +20,10 @@ class NumpyBackend(SvdBackend):
     """SVD unfolding in numpy (:mod:`unfolding.svd`); always available."""
 
     name = "numpy"
+    grid_curvature = True
 
-    def _svd_unfold(self, signal, covariance, matrix, truth, k):
-        return solve_svd(signal, covariance, matrix, truth, k)
+    def _svd_unfold(self, signal, covariance, matrix, truth, k, shape):
+        return solve_svd(signal, covariance, matrix, truth, k, shape)
 
 
 SVD_BACKENDS: dict[str, SvdBackend] = {

@@ -34,7 +34,7 @@ class RootBackend(PyRootBackend):
             )
         return None
 
-    def _svd_unfold(self, signal, covariance, matrix, truth, k) -> UnfoldResult:
+    def _svd_unfold(self, signal, covariance, matrix, truth, k, shape=None) -> UnfoldResult:
         reason = self.unavailable_reason()
         if reason is not None:
             raise UnfoldingError(reason)

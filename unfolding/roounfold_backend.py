@@ -129,7 +129,7 @@ class RooUnfoldBackend(PyRootBackend):
             )
         return svd_class
 
-    def _svd_unfold(self, signal, covariance, matrix, truth, k) -> UnfoldResult:
+    def _svd_unfold(self, signal, covariance, matrix, truth, k, shape=None) -> UnfoldResult:
         ROOT = self._root()
         svd_class = self._load(ROOT)
         generation = generation_of(svd_class)

@@ -12,6 +12,9 @@ The implementation follows the paper with the conventions of ROOT's
 3. regularisation by the discrete second derivative ``C`` of the weights
    (eq. 26; TSVDUnfold's ``FillCurvatureMatrix``, first and last diagonal
    elements -1, and ``1e-5`` added on the diagonal so that C is invertible);
+   on a grid of several axes (m_tt × pT_t, flattened C-order) the second
+   differences are taken along each axis, never across the end of a row
+   (:func:`curvature_matrix`);
 4. ``Ã C⁻¹ = U S Vᵀ`` (eq. 36) and the rotated measurement ``d = Uᵀ b̃`` (eq. 38);
 5. Tikhonov damping with ``τ = s_k²``: ``z_i = d_i s_i / (s_i² + τ)`` (eqs. 40–44;
    singular values below ``1e-12 s_1`` are clamped to it);
@@ -37,8 +40,35 @@ SINGULAR_VALUE_FLOOR = 1e-12
 """Singular values below this fraction of the largest are clamped to it (TSVDUnfold)."""
 
 
-def curvature_matrix(n: int) -> np.ndarray:
-    """The second-derivative operator C of §2.5 (eq. 26) with TSVDUnfold's boundary rows."""
+def curvature_matrix(shape: int | tuple[int, ...]) -> np.ndarray:
+    """The second-derivative operator C of §2.5 (eq. 26) with TSVDUnfold's boundary rows.
+
+    For ``shape`` an int (or one axis) this is TSVDUnfold's matrix. On a grid of several axes
+    (flattened in C order) the penalty is the sum over axes of the squared second
+    differences along that axis, ``|C w|² = Σ_a |C_a w|²`` with ``C_a`` the 1-D operator
+    acting along axis ``a`` (a Kronecker product with identities), so the last bin of one
+    m_tt row and the first of the next are not neighbours; ``C = (Σ_a C_aᵀ C_a)^½`` is its
+    symmetric root (the SVD solution depends on ``CᵀC`` only). Axes with one bin have no
+    second difference and add nothing.
+    """
+    shape = (shape,) if isinstance(shape, int | np.integer) else tuple(int(n) for n in shape)
+    long_axes = [a for a, n in enumerate(shape) if n > 1]
+    if len(long_axes) <= 1:
+        return _curvature_1d(int(np.prod(shape)))
+    squared = np.zeros((int(np.prod(shape)),) * 2)
+    for axis in long_axes:
+        factors = [np.eye(n) for n in shape]
+        factors[axis] = _curvature_1d(shape[axis])
+        along = factors[0]
+        for factor in factors[1:]:
+            along = np.kron(along, factor)
+        squared += along.T @ along
+    eigenvalues, vectors = np.linalg.eigh(squared)
+    return (vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ vectors.T
+
+
+def _curvature_1d(n: int) -> np.ndarray:
+    """TSVDUnfold's ``FillCurvatureMatrix`` plus :data:`CURVATURE_EPSILON` on the diagonal."""
     if n == 1:
         c = np.ones((1, 1))
     else:
@@ -62,23 +92,34 @@ def rescale_by_covariance(
     return rotation_t @ matrix, rotation_t @ measured
 
 
-def svd_unfold(measured, covariance, matrix, truth, k: int) -> UnfoldResult:
+def svd_unfold(
+    measured, covariance, matrix, truth, k: int, shape: tuple[int, ...] | None = None
+) -> UnfoldResult:
     """Unfold ``measured`` with response ``matrix[reco, truth]`` (counts) and MC ``truth``.
 
     ``measured`` is the fake-subtracted spectrum, ``covariance`` its covariance
     matrix or a vector of variances. ``k`` (1 ≤ k ≤ n) sets ``τ = s_k²``;
-    ``k = n`` is nearly the unregularised inverse. Returns the unfolded
-    spectrum with ``X_τ``.
+    ``k = n`` is nearly the unregularised inverse. ``shape`` is the grid the
+    flattened bins come from (the curvature along each axis,
+    :func:`curvature_matrix`); None: one axis. Returns the unfolded spectrum with ``X_τ``.
     """
-    return solve_svd(*check_svd_inputs(measured, covariance, matrix, truth, k))
+    return solve_svd(*check_svd_inputs(measured, covariance, matrix, truth, k), shape)
 
 
 def solve_svd(
-    measured: np.ndarray, covariance: np.ndarray, matrix: np.ndarray, truth: np.ndarray, k: int
+    measured: np.ndarray,
+    covariance: np.ndarray,
+    matrix: np.ndarray,
+    truth: np.ndarray,
+    k: int,
+    shape: tuple[int, ...] | None = None,
 ) -> UnfoldResult:
     """:func:`svd_unfold` on inputs already checked by :func:`check_svd_inputs`."""
     n = len(truth)
-    c_inv = np.linalg.inv(curvature_matrix(n))
+    shape = (n,) if shape is None else tuple(shape)
+    if int(np.prod(shape)) != n:
+        raise UnfoldingError(f"grid shape {shape} does not hold the {n} bins unfolded")
+    c_inv = np.linalg.inv(curvature_matrix(shape))
     scaled_matrix, scaled_measured = rescale_by_covariance(matrix, measured, covariance)
     u, s, vt = np.linalg.svd(scaled_matrix @ c_inv)
     d = u.T @ scaled_measured
