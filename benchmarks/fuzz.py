@@ -649,8 +649,9 @@ def fuzz_cli(seed: int) -> dict[str, dict]:
                     "exit 0" if name.startswith("good") else f"exit 0 on bad input ({name})"
                 ] += 1
             except SystemExit as stop:
-                lines = stderr.getvalue().strip().splitlines()
-                clear = stop.code in (1, 2) and lines and lines[0].startswith("nuanalysis: error")
+                text = stderr.getvalue()  # after the progress bar's lines
+                clear = stop.code in (1, 2) and "nuanalysis: error" in text
+                clear = clear and "Traceback" not in text
                 counts["clear error" if clear else f"exit {stop.code} ({name})"] += 1
             except Exception as error:  # target 0
                 counts[f"{type(error).__name__} ({name})"] += 1

@@ -98,18 +98,18 @@ def save_sigmas(path: str | Path, sigmas: dict[str, MassSigmas]) -> Path:
 
 
 def _refuse_constant(name: str) -> float:
-    """``json`` hook for ``NaN``/``Infinity``, which are no mass resolution."""
-    raise ValueError(f"{name} is not a σ (a finite positive number in GeV)")
+    """``json`` hook: ``NaN`` and ``Infinity`` are neither a σ nor a posterior rule's value."""
+    raise ValueError(f"{name} is not a finite number (σ are finite positive numbers in GeV)")
+
+
+def _is_number(value) -> bool:
+    """A finite number, not a boolean (JSON ``true`` is not 1)."""
+    return isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_width(value) -> bool:
-    """A σ: a finite positive number, not a boolean (JSON ``true`` is not 1 GeV)."""
-    return (
-        isinstance(value, float | int)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    """A σ: a finite positive number (JSON ``true`` is not 1 GeV)."""
+    return _is_number(value) and value > 0
 
 
 def load_sigmas(path: str | Path) -> dict[str, dict[str, float]]:
@@ -140,16 +140,27 @@ def load_sigmas(path: str | Path) -> dict[str, dict[str, float]]:
 
 def load_posterior_rules(path: str | Path) -> dict[str, dict[str, float]]:
     """Per-method posterior rules ``{method: {log_prob_weight, temperature}}`` from the
-    ``posterior_rule`` of an earlier ``nuanalysis assign --json`` (empty if it has none)."""
-    values = json.loads(Path(path).read_text())
+    ``posterior_rule`` of an earlier ``nuanalysis assign --json`` (empty if it has none);
+    each value a finite number ≥ 0 (not ``true``, ``Infinity`` or ``NaN``)."""
+    try:
+        values = json.loads(Path(path).read_text(), parse_constant=_refuse_constant)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"cannot read the posterior rules from {path}: {error}") from None
+    except ValueError as error:  # _refuse_constant
+        raise InputError(f"{path}: {error}") from None
     rules = values.get("posterior_rule", {}) if isinstance(values, dict) else {}
     keys = ("log_prob_weight", "temperature")
-    try:
-        return {name: {key: float(rule[key]) for key in keys} for name, rule in rules.items()}
-    except (KeyError, TypeError, ValueError):
+    if not isinstance(rules, dict) or not all(
+        isinstance(rule, dict)
+        and set(rule) >= set(keys)
+        and all(_is_number(rule[key]) and rule[key] >= 0 for key in keys)
+        for rule in rules.values()
+    ):
         raise InputError(
-            f"{path}: posterior_rule must be {{method: {{{', '.join(keys)}}}}}"
-        ) from None
+            f"{path}: posterior_rule must be {{method: {{{', '.join(keys)}}}}} with finite "
+            f"numbers ≥ 0, got {rules}"
+        )
+    return {name: {key: float(rule[key]) for key in keys} for name, rule in rules.items()}
 
 
 # --------------------------------------------------------------------------- kernels

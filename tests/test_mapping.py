@@ -234,6 +234,10 @@ def test_shipped_mapping_is_valid():
         ({"branches": {"lep_pid": ["a", 1.5]}}, "expected branch names or numbers$"),
         ({"branches": {"jet_mass": "m", "jet_e": "e"}}, "either 'jet_mass' or 'jet_e'"),
         ({"branches": {"lep_pt": ["a", "b"]}}, "'lep_eta' must list 2 branches"),
+        ({"btag_working_point": "77%"}, "'btag_working_point' must be a finite number"),
+        ({"btag_working_point": float("inf")}, "'btag_working_point' must be a finite number"),
+        ({"btag_working_point": True}, "'btag_working_point' must be a finite number"),
+        ({"sort_by_pt": 1}, "'sort_by_pt' must be true or false"),
     ],
 )
 def test_invalid_mappings(data, message):

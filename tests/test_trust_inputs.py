@@ -245,6 +245,22 @@ def test_sigmas_file_with_finite_positive_values_loads(tmp_path):
     assert load_sigmas(sigmas) == {"truth": {k: float(v) for k, v in values["truth"].items()}}
 
 
+@pytest.mark.parametrize("value", ["true", "Infinity", "-0.5", "null"])
+def test_posterior_rules_in_a_sigmas_file_are_finite_numbers(tmp_path, value):
+    """The --sigmas file's posterior_rule: `true` was read as λ = 1, Infinity passed to T."""
+    from nuanalysis.assignment import load_posterior_rules
+
+    path = tmp_path / "assign.json"
+    rule = {"log_prob_weight": 0.5, "temperature": 2.0, "calibration_accuracy": None}
+    path.write_text(json.dumps({"posterior_rule": {"flow-posterior": rule}}))
+    assert load_posterior_rules(path) == {"flow-posterior": {"log_prob_weight": 0.5,
+                                                             "temperature": 2.0}}  # fmt: skip
+    path.write_text(json.dumps({"posterior_rule": {"flow-posterior": rule}}).replace(
+        '"log_prob_weight": 0.5', f'"log_prob_weight": {value}'))  # fmt: skip
+    with pytest.raises(InputError, match=r"assign\.json: .*(posterior_rule|Infinity)"):
+        load_posterior_rules(path)
+
+
 # --------------------------------------------------------------- issue 20 item 6
 
 

@@ -322,6 +322,7 @@ def run_options(default_channel: str | None, default_methods: str | None = None)
             click.option(
                 "--mapping",
                 default=None,
+                metavar="FILE|NAME",
                 callback=_mapping_file,
                 help="branch mapping for foreign ntuples: a .toml/.yaml file or a shipped "
                 f"mapping's name ({', '.join(sorted(shipped_mappings()))})",

@@ -78,7 +78,7 @@ def check_exact(
             bad = (values < info.min) | (values > info.max) | (np.round(values) != values)
             rule = (
                 f"a value {spec.name} cannot hold: the schema stores it as {spec.dtype.name} "
-                f"(whole numbers {info.min}…{info.max}), and {_ALLOWED.get(spec.name, '')}"
+                f"(whole numbers {info.min}…{info.max}); {_ALLOWED[spec.name]}"
             )
     entry = _first_entry(bad)
     if entry is not None:

@@ -161,7 +161,8 @@ def _plan(tree, path: Path, mapping: BranchMapping) -> dict[str, Source]:
 def _column(
     name: str, plan: dict, arrays: dict, mapping: BranchMapping, path: Path, offset: int
 ) -> ak.Array:
-    """Schema branch ``name`` from the file's arrays: merged, scaled, cast, |pid|."""
+    """Schema branch ``name`` from the file's arrays: merged, scaled, checked exact for its
+    schema type (:func:`check_exact`), b-tag scores cut at the working point, cast, |pid|."""
     spec = schema.BY_NAME[name]
     source = plan[name]
     if isinstance(source, str):
