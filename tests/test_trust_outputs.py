@@ -252,6 +252,15 @@ def full_tmpfs(tmp_path):
         subprocess.run(["umount", "--lazy", str(mount)], check=False)  # torch may hold a file
 
 
+def test_full_disk_during_reconstruct_on_a_real_device(full_tmpfs, capsys):
+    code, err = run_main(
+        capsys, "reconstruct", "--input", demo_sample_path("dilepton"), "--methods", "truth",
+        "--max-events", "200", "--out", full_tmpfs / "reco.root",
+    )  # fmt: skip
+    assert code == 1 and "no space left on device" in one_error_line(err)
+    assert sorted(p.name for p in full_tmpfs.iterdir()) == ["filler"]
+
+
 def test_full_disk_during_training_is_one_line(full_tmpfs, capsys):
     code, err = run_main(
         capsys, *TRAIN, "--epochs", "1", "--input", demo_sample_path("semileptonic"),
