@@ -152,6 +152,15 @@ def test_export_metadata_named_like_the_model_is_refused(tmp_path, capsys):
     assert model.read_bytes() == demo_sample_path("dilepton").read_bytes()
 
 
+def test_json_inside_the_report_folder_is_refused(tmp_path, capsys):
+    report = tmp_path / "report"
+    args = ("compare", "--methods", "truth", "--max-events", "50", "--out", report)
+    code, err = run_main(capsys, *args, "--json", report / "index.html")
+    line = one_error_line(err)
+    assert code == 2 and "--json" in line and "is inside --out" in line
+    assert not report.exists()
+
+
 # --- D3: symbolic links are written through -------------------------------------------------
 
 
