@@ -84,6 +84,18 @@ def test_malicious_checkpoint_runs_nothing_and_is_refused_in_one_line(tmp_path, 
     assert not pwned.exists() and not out.exists()
 
 
+def test_resume_with_other_max_events_is_refused(tmp_path, capsys):
+    out, sample = tmp_path / "model.pt", demo_sample_path("semileptonic")
+    code, err = run_main(capsys, *TRAIN, "--epochs", "1", "--input", sample, "--out", out)
+    assert code == 0, err
+    code, err = run_main(
+        capsys, *TRAIN, "--epochs", "2", "--input", sample, "--out", out, "--resume",
+        "--max-events", "80",
+    )  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "trained on 100 events, this call reads 80" in line
+
+
 def test_pickled_model_is_refused_with_how_to_convert_it(tmp_path, capsys):
     model = tmp_path / "pickled.pt"
     torch.save({"format_version": 1, "score": np.float64(0.5)}, model)
