@@ -155,15 +155,25 @@ def check_outputs(
     outputs: Sequence[tuple[str, str | Path | None, bool]], inputs: Sequence[str | Path] = ()
 ) -> None:
     """:func:`check_output` for each ``(option, path, folder)`` given (path not None);
-    two outputs at one path are refused too."""
+    refused too: two outputs at one path, and an output inside an output folder (replacing
+    the folder would delete it, or it would overwrite a file of the report)."""
     seen: dict[Path, str] = {}
+    folders: dict[Path, str] = {}
     for option, path, folder in outputs:
         if path is None:
             continue
         target = check_output(path, option, inputs, folder)
         if target in seen:
             raise OutputError(f"{option} {path}: is also {seen[target]}; give two different paths")
-        seen[target] = option
+        seen[target] = f"{option} {path}"
+        if folder:
+            folders[target] = f"{option} {path}"
+    for target, given in seen.items():
+        holder = next((folders[parent] for parent in target.parents if parent in folders), None)
+        if holder is not None:
+            raise OutputError(
+                f"{given}: is inside {holder}, which is replaced whole; write it elsewhere"
+            )
 
 
 def _make_folders(folder: Path) -> list[Path]:
@@ -199,6 +209,18 @@ def _device_failure(error: BaseException, target: Path) -> WriteError | None:
 
 
 @contextlib.contextmanager
+def _device_failures_as_errors(target: Path) -> Iterator[None]:
+    """Within the block, a write failing for the device is a one-line :class:`WriteError`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        failure = _device_failure(error, target)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+@contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield the temporary path to write; it replaces ``path`` only if the block succeeds.
 
@@ -208,22 +230,17 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     through (the file it points to is replaced).
     """
     target = _resolved(path)
-    try:
+    with _device_failures_as_errors(target):
         created = _make_folders(target.parent)
-    except OSError as error:
-        raise _device_failure(error, target) or error from None
-    partial = partial_path(target)
-    try:
-        yield partial
-        os.replace(partial, target)
-    except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        _remove_folders(created)
-        failure = _device_failure(error, target)
-        if failure is None:
+        partial = partial_path(target)
+        try:
+            yield partial
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+            _remove_folders(created)
             raise
-        raise failure from None
 
 
 @contextlib.contextmanager
@@ -237,25 +254,20 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     is replaced, the link stays).
     """
     target = _resolved(path)
-    try:
+    with _device_failures_as_errors(target):
         created = _make_folders(target.parent)
-    except OSError as error:
-        raise _device_failure(error, target) or error from None
-    partial = partial_path(target)
-    try:
-        partial.mkdir()
-        (partial / MARKER).write_text(
-            "Written by nuanalysis: the next run writing here replaces this whole folder.\n"
-        )
-        yield partial
-        _swap_in(partial, target)
-    except BaseException as error:
-        shutil.rmtree(partial, ignore_errors=True)
-        _remove_folders(created)
-        failure = _device_failure(error, target)
-        if failure is None:
+        partial = partial_path(target)
+        try:
+            partial.mkdir()
+            (partial / MARKER).write_text(
+                "Written by nuanalysis: the next run writing here replaces this whole folder.\n"
+            )
+            yield partial
+            _swap_in(partial, target)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            _remove_folders(created)
             raise
-        raise failure from None
 
 
 def _swap_in(partial: Path, target: Path) -> None:

@@ -84,6 +84,18 @@ def test_malicious_checkpoint_runs_nothing_and_is_refused_in_one_line(tmp_path, 
     assert not pwned.exists() and not out.exists()
 
 
+def test_resume_with_other_max_events_is_refused(tmp_path, capsys):
+    out, sample = tmp_path / "model.pt", demo_sample_path("semileptonic")
+    code, err = run_main(capsys, *TRAIN, "--epochs", "1", "--input", sample, "--out", out)
+    assert code == 0, err
+    code, err = run_main(
+        capsys, *TRAIN, "--epochs", "2", "--input", sample, "--out", out, "--resume",
+        "--max-events", "80",
+    )  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "trained on 100 events, this call reads 80" in line
+
+
 def test_pickled_model_is_refused_with_how_to_convert_it(tmp_path, capsys):
     model = tmp_path / "pickled.pt"
     torch.save({"format_version": 1, "score": np.float64(0.5)}, model)
@@ -150,6 +162,15 @@ def test_export_metadata_named_like_the_model_is_refused(tmp_path, capsys):
     code, err = run_main(capsys, "export", "--model", model, "--out", tmp_path / "flow.onnx")
     assert code == 2 and "is also an input" in one_error_line(err)
     assert model.read_bytes() == demo_sample_path("dilepton").read_bytes()
+
+
+def test_json_inside_the_report_folder_is_refused(tmp_path, capsys):
+    report = tmp_path / "report"
+    args = ("compare", "--methods", "truth", "--max-events", "50", "--out", report)
+    code, err = run_main(capsys, *args, "--json", report / "index.html")
+    line = one_error_line(err)
+    assert code == 2 and "--json" in line and "is inside --out" in line
+    assert not report.exists()
 
 
 # --- D3: symbolic links are written through -------------------------------------------------
@@ -250,6 +271,15 @@ def full_tmpfs(tmp_path):
         yield mount
     finally:
         subprocess.run(["umount", "--lazy", str(mount)], check=False)  # torch may hold a file
+
+
+def test_full_disk_during_reconstruct_on_a_real_device(full_tmpfs, capsys):
+    code, err = run_main(
+        capsys, "reconstruct", "--input", demo_sample_path("dilepton"), "--methods", "truth",
+        "--max-events", "200", "--out", full_tmpfs / "reco.root",
+    )  # fmt: skip
+    assert code == 1 and "no space left on device" in one_error_line(err)
+    assert sorted(p.name for p in full_tmpfs.iterdir()) == ["filler"]
 
 
 def test_full_disk_during_training_is_one_line(full_tmpfs, capsys):

@@ -58,15 +58,14 @@ def load_plain_data(path: Path, kind: str) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only load failed" not in str(error).lower():
+        found = _FORBIDDEN_GLOBAL.search(str(error))  # a pickle calls only what it names
+        if found is None:
             raise ModelError(
-                f"{path} is not a readable {kind} (damaged pickle: {first_line(error)})"
+                f"{path} is not a readable {kind} (not a torch file, or damaged)"
             ) from None
-        found = _FORBIDDEN_GLOBAL.search(str(error))
-        holds = found.group(1) if found else "objects"
         raise ModelError(
-            f"{path} is not a safe {kind}: it holds {holds}, not only tensors and plain data, "
-            "and loading it could run code, so it was not loaded; if you trust its origin, "
+            f"{path} is not a safe {kind}: it holds {found.group(1)}, not only tensors and plain "
+            "data, and loading it could run code, so it was not loaded; if you trust its origin, "
             "convert it in a separate Python session: torch.load(it, weights_only=False), keep "
             "only tensors, numbers, strings, lists and dicts, and torch.save that"
         ) from None
