@@ -41,3 +41,15 @@ transverse momentum (or MET) than half of it, nor more mass: inputs beyond are
 refused before any method sees them (:mod:`nuanalysis.validation`), neutrino
 solutions beyond are not ``valid`` (:class:`nuanalysis.methods.registry.NeutrinoResult`).
 """
+
+TOP_MASS_RANGE = (50.0, 300.0)
+"""Top-quark masses (GeV) a method may assume, per event or for all: generated masses (a
+Breit–Wigner of width :data:`TOP_WIDTH` about 165–180 GeV in mass scans) lie well inside."""
+
+W_MASS_RANGE = (1.0, 160.0)
+"""W masses (GeV) a method may assume: a W from a top decay is lighter than m_t − m_b
+(an off-shell W's true mass, used in closure tests, included)."""
+
+B_MASS_RANGE = (0.0, 20.0)
+"""b-jet masses (GeV) a method may assume (:data:`B_MASS`; measured b-jet masses are
+mostly 5–15 GeV)."""

@@ -93,10 +93,29 @@ from dataclasses import dataclass, fields, replace
 import numba
 import numpy as np
 
-from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
+from baselines.constants import (
+    B_MASS,
+    B_MASS_RANGE,
+    MAX_COLLISION_ENERGY,
+    TOP_MASS,
+    W_MASS_NW,
+    W_MASS_RANGE,
+)
 from baselines.guards import bounded
 
 ETA_SAMPLINGS = ("grid", "gaussian")
+KERNEL_EVENTS = 32
+"""Events per kernel call: a Ctrl-C is handled when a call returns (a kernel cannot be
+stopped inside), about half a CPU second with the analysis preset. Each event is seeded by
+its own index, so the cut changes no result."""
+MAX_TRIALS = 10**9
+"""Most trial solutions per event a configuration may ask for (smearing passes × η pairs ×
+m_t pairs, :meth:`NeutrinoWeightingConfig.trials_per_event`): above the ATLAS
+NeutrinoWeighter's 4050 smearings (8.5·10⁸), the analysis preset's 1.1·10⁷ far below."""
+MAX_ETA = 10.0
+"""Largest |η| a trial neutrino may have (and bound of the Gaussian's mean and width)."""
+MAX_MASS_OFFSET = 50.0
+"""Largest |offset| (GeV) of a scanned top mass from the central one."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,10 @@ class NeutrinoWeightingConfig:
       uses a fixed ``met_sigma`` GeV (10) for both. σ comes from the measured
       (unsmeared) MET.
     * cuts: ``min_weight`` (1e-6) and ``min_mtt`` (300 GeV); E_t, E_t̄ > 0 always.
+
+    Every value must lie in its physical range (masses in
+    :data:`~baselines.constants.W_MASS_RANGE` / :data:`~baselines.constants.B_MASS_RANGE`,
+    |η| ≤ :data:`MAX_ETA`, …) and the trials per event stay below :data:`MAX_TRIALS`.
     """
 
     eta_sampling: str = "grid"
@@ -171,8 +194,41 @@ class NeutrinoWeightingConfig:
             raise ValueError("met_sigma and met_sigma_floor must be positive")
         if not 0 < self.min_weight < 1:
             raise ValueError("min_weight must lie in (0, 1)")
-        if self.b_mass is not None and not self.b_mass >= 0:
-            raise ValueError("b_mass must be non-negative or None")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Refuse values outside their physical range and configurations of unbounded work."""
+        low, high = W_MASS_RANGE
+        if not low <= self.w_mass <= high:
+            raise ValueError(f"w_mass must lie between {low:g} and {high:g} GeV")
+        low, high = B_MASS_RANGE
+        if self.b_mass is not None and not low <= self.b_mass <= high:
+            raise ValueError(f"b_mass must lie between {low:g} and {high:g} GeV, or be None")
+        etas = (self.eta_min, self.eta_max, self.eta_mean_slope, self.eta_mean_offset)
+        if max(abs(v) for v in etas) > MAX_ETA or self.eta_width > MAX_ETA:
+            raise ValueError(f"the η settings must lie within ±{MAX_ETA:g}")
+        if max(abs(offset) for offset in self.top_mass_offsets) > MAX_MASS_OFFSET:
+            raise ValueError(f"top_mass_offsets must lie within ±{MAX_MASS_OFFSET:g} GeV")
+        if self.smearing_fraction > 1:
+            raise ValueError("smearing_fraction must be at most 1")
+        largest_met = MAX_COLLISION_ENERGY / 2
+        if max(self.met_sigma, self.met_sigma_floor) > largest_met:
+            raise ValueError(f"met_sigma and met_sigma_floor must be at most {largest_met:g} GeV")
+        if self.min_mtt > MAX_COLLISION_ENERGY:
+            raise ValueError(f"min_mtt must be at most {MAX_COLLISION_ENERGY:g} GeV")
+        if self.trials_per_event() > MAX_TRIALS:
+            raise ValueError(
+                f"{self.trials_per_event():.3g} trial solutions per event (smearings × η pairs"
+                f" × m_t pairs) is more than {MAX_TRIALS:.0e}: use fewer"
+            )
+
+    def trials_per_event(self) -> int:
+        """Trial solutions per event: (unsmeared + smeared passes) × η pairs × m_t pairs."""
+        if self.eta_sampling == "gaussian":
+            n_eta = self.n_eta_draws
+        else:
+            n_eta = math.floor((self.eta_max - self.eta_min) / self.eta_step + 1e-9) + 1
+        return (self.n_smearings + 1) * n_eta**2 * len(self.top_mass_offsets) ** 2
 
     def eta_grid(self) -> np.ndarray:
         """The trial η values of the grid sampling."""
@@ -652,27 +708,32 @@ def neutrino_weighting(
             np.uint64(seed),
             int(first_event_index),
         )
-    results, valid = _weigh_events(
-        np.ascontiguousarray(b_jets),
-        np.ascontiguousarray(leptons),
-        np.ascontiguousarray(met),
-        usable,
-        np.ascontiguousarray(sigma),
-        np.ascontiguousarray(top_masses),
-        np.ascontiguousarray(w_masses),
-        np.ascontiguousarray(np.cosh(etas)),
-        np.ascontiguousarray(np.sinh(etas)),
-        int(config.n_smearings),
-        float(config.smearing_fraction),
-        np.uint64(seed),
-        int(first_event_index),
-        -2.0 * math.log(config.min_weight),
-        config.min_mtt**2 if config.min_mtt > 0 else -np.inf,  # no cut for min_mtt <= 0
-    )
+    per_event_eta = etas.shape[0] > 1
+    inputs = [np.ascontiguousarray(a) for a in (b_jets, leptons, met, usable, sigma, top_masses)]
+    inputs.append(np.ascontiguousarray(w_masses))
+    cosh_eta, sinh_eta = np.ascontiguousarray(np.cosh(etas)), np.ascontiguousarray(np.sinh(etas))
+    blocks = []
+    for start in range(0, n or 1, KERNEL_EVENTS):
+        block = slice(start, start + KERNEL_EVENTS)
+        eta_block = block if per_event_eta else slice(None)
+        blocks.append(
+            _weigh_events(
+                *(a[block] for a in inputs),
+                cosh_eta[eta_block],
+                sinh_eta[eta_block],
+                int(config.n_smearings),
+                float(config.smearing_fraction),
+                np.uint64(seed),
+                int(first_event_index) + start,
+                -2.0 * math.log(config.min_weight),
+                config.min_mtt**2 if config.min_mtt > 0 else -np.inf,  # no cut for min_mtt <= 0
+            )
+        )
+    results = np.concatenate([r for r, _ in blocks])
+    valid = np.concatenate([v for _, v in blocks])
     rows = np.arange(n)
     eta_index = results[:, 8:10].astype(np.int64)
     mt_index = results[:, 10:12].astype(np.int64)
-    per_event_eta = etas.shape[0] > 1
     eta_rows = rows if per_event_eta else np.zeros(n, dtype=np.int64)
     chosen_eta = np.stack([etas[eta_rows, k, eta_index[:, k]] for k in range(2)], axis=1)
     chosen_mt = np.stack([top_masses[rows, k, mt_index[:, k]] for k in range(2)], axis=1)

@@ -6,6 +6,9 @@ ipywidgets and the text bar everywhere else: ``tqdm.auto`` alone warns
 turns "method M finished n more events" reports into one bar over events that
 moves as each method advances, so a bar over many methods and large chunks
 still moves every slice of events (:data:`nuanalysis.runner.PROGRESS_EVENTS`).
+While a method is prepared (a process's first call compiles its numba kernels,
+tens of seconds on the first run, or loads them from the cache) the bar says so
+instead of standing still without a word.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import importlib.util
 import threading
 
 from tqdm import tqdm as text_tqdm
+
+PREPARING = "preparing (the first run compiles its kernels)…"
+"""Shown after a method's name while it is prepared."""
 
 
 def progress_bar(**options) -> text_tqdm:
@@ -49,8 +55,12 @@ class MethodProgress:
         self.bar.refresh()
 
     def advance(self, method: str, events: int) -> None:
-        """``method`` has done ``events`` more events."""
+        """``method`` has done ``events`` more events; 0: it is being prepared (the bar then
+        shows :data:`PREPARING`)."""
         with self._lock:
+            if events == 0:
+                self.bar.set_postfix_str(f"{method}: {PREPARING}")
+                return
             self._method_events += events
             done = self._method_events // self.n_methods
             self.bar.set_postfix_str(method, refresh=False)

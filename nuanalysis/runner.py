@@ -229,13 +229,16 @@ def run_chunk(
 ) -> ChunkResult:
     """Every method on one unit's events (as the reader checked them), warmed up once per
     process, slice by slice (:func:`progress_slices`, each reported to ``progress``),
-    timed in CPU seconds."""
+    timed in CPU seconds; a method's warm-up is reported as 0 events done (the bar says
+    it is being prepared)."""
     options = options or {}
     slices = progress_slices(unit)
     clock = _cpu_clock()
     results, seconds = {}, {}
     for name in methods:
         if name not in _WARMED:
+            if progress is not None:
+                progress(name, 0)
             call = _call_options(name, options.get(name, {}), seed, unit)
             reconstruct(name, events.select(slice(0, WARMUP_EVENTS)), inputs_checked=True, **call)
             _WARMED.add(name)

@@ -25,19 +25,19 @@ def refusal(*settings: str) -> str:
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ("nw.top_mass=-172", "option nw.top_mass=-172: must be a positive mass in GeV"),
-        ("nw.top_mass=.nan", "option nw.top_mass=.nan: must be a positive mass in GeV"),
-        ("nw.top_mass=inf", "option nw.top_mass=inf: must be a positive mass in GeV"),
-        ("nw.w_mass=0", "option nw.w_mass=0: must be a positive mass in GeV"),
-        ("nw.top_mass=[1,2,3]", "option nw.top_mass=[1,2,3]: must be a positive mass in GeV"),
+        ("nw.top_mass=-172", "option nw.top_mass=-172: must be a top mass from 50 to 300 GeV"),
+        ("nw.top_mass=.nan", "option nw.top_mass=.nan: must be a top mass from 50 to 300 GeV"),
+        ("nw.top_mass=inf", "option nw.top_mass=inf: must be a top mass from 50 to 300 GeV"),
+        ("nw.w_mass=0", "option nw.w_mass=0: must be a W mass from 1 to 160 GeV"),
+        ("nw.top_mass=[1,2,3]", "option nw.top_mass=[1,2,3]: must be a top mass from 50 to"),
         ("nw.eta_values=1", "option nw.eta_values=1: must be a list of numbers"),
         ("nw.n_smearings=2.5", "option nw.n_smearings=2.5: must be an integer"),
         ("nw.n_smearings=-1", "n_smearings"),
         ("nw.preset=fast", "option nw.preset=fast: must be one of analysis, grid"),
-        ("flow.n_samples=0", "option flow.n_samples=0: must be an integer ≥ 1"),
-        ("flow.n_samples=-3", "option flow.n_samples=-3: must be an integer ≥ 1"),
-        ("flow.n_samples=abc", "option flow.n_samples=abc: must be an integer ≥ 1"),
-        ("flow.n_samples=2.5", "option flow.n_samples=2.5: must be an integer ≥ 1"),
+        ("flow.n_samples=0", "option flow.n_samples=0: must be an integer from 1 to 4096"),
+        ("flow.n_samples=-3", "option flow.n_samples=-3: must be an integer from 1 to 4096"),
+        ("flow.n_samples=abc", "option flow.n_samples=abc: must be an integer from 1 to 4096"),
+        ("flow.n_samples=2.5", "option flow.n_samples=2.5: must be an integer from 1 to 4096"),
         ("ellipse.closest_approach=maybe", "option ellipse.closest_approach=maybe: must be true"),
         ("ellipse.met_resolution=0", "option ellipse.met_resolution=0: must be a positive"),
         ("quadratic.solution=big", "must be one of smaller, larger, both"),
@@ -47,6 +47,75 @@ def test_bad_values_are_refused_with_one_clear_message(setting, expected):
     message = refusal(setting)
     assert expected in message
     assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("nw.top_mass=1e308", "option nw.top_mass=1e+308: must be a top mass from 50 to 300 GeV"),
+        ("nw.w_mass=500", "option nw.w_mass=500: must be a W mass from 1 to 160 GeV"),
+        ("ellipse.top_mass=1e308", "must be a top mass from 50 to 300 GeV"),
+        ("ellipse.w_mass=500", "option ellipse.w_mass=500: must be a W mass from 1 to 160 GeV"),
+        ("ellipse.b_mass=100", "option ellipse.b_mass=100: must be a b-jet mass from 0 to 20"),
+        ("ellipse.met_resolution=1e9", "must be a positive number of GeV up to 7000"),
+        ("quadratic.w_mass=500", "option quadratic.w_mass=500: must be a W mass from 1 to 160"),
+        ("flow.ascent_steps=100000000", "must be an integer from 0 to 1000"),
+        ("flow.ascent_draws=100000", "option flow.ascent_draws=100000: must be an integer from 1"),
+        ("flow-posterior.n_samples=100000", "must be an integer from 1 to 4096"),
+        ("nw.n_smearings=1000000", "2.11e+11 trial solutions per event"),
+        ("nw.eta_step=1e-6", "trial solutions per event"),
+        ("nw.eta_max=1e5", "the η settings must lie within ±10"),
+        ("nw.top_mass_offsets=[0,1000]", "top_mass_offsets must lie within ±50 GeV"),
+        ("nw.min_mtt=1e9", "min_mtt must be at most 14000 GeV"),
+        ("nw.smearing_fraction=5", "smearing_fraction must be at most 1"),
+    ],
+)
+def test_values_outside_the_physical_range_or_of_unbounded_work_are_refused(setting, expected):
+    """Issue reproducers: nw.top_mass=1e308 and nw.w_mass=500 ran with 0 % valid,
+    flow.ascent_steps=1e8 for minutes on 20 events."""
+    with pytest.raises(OptionError) as error:
+        method_options([*METHODS, "flow-posterior"], (), (setting,))
+    assert expected in str(error.value) and len(str(error.value).splitlines()) == 1
+
+
+def test_physical_settings_at_the_range_edges_are_accepted():
+    settings = (
+        "nw.top_mass=300",
+        "nw.w_mass=1",
+        "ellipse.b_mass=0",
+        "flow.ascent_steps=1000",
+        "flow.n_samples=4096",
+        "nw.n_smearings=4050",  # the ATLAS NeutrinoWeighter's smearings (module docstring)
+    )
+    options = method_options(METHODS, (), settings)
+    assert options["nw"] == {"top_mass": 300.0, "w_mass": 1.0, "n_smearings": 4050}
+    assert options["flow"] == {"ascent_steps": 1000, "n_samples": 4096}
+
+
+UNBOUNDED = {"seed", "first_event_index", "smearing_seed", "eta_values", "model"}
+"""Options whose size costs no work and has no physical range (seeds, indices, inputs)."""
+
+
+@pytest.mark.parametrize("name", ["nw", "ellipse", "quadratic", "flow", "flow-posterior"])
+def test_every_numeric_option_has_a_finite_range(name):
+    """An option read as a number is bounded on both sides by its type (configuration
+    fields: by the configuration's own checks, tested above)."""
+    from nuanalysis.methods.option_types import (
+        Range,
+        alternatives,
+        base_type,
+        config_hints,
+        metadata,
+        option_hints,
+    )
+
+    named = {k: v for k, v in option_hints(name).items() if k not in config_hints(name)}
+    for key, hint in named.items():
+        for member in alternatives(hint):
+            if key in UNBOUNDED or base_type(member) not in (int, float):
+                continue
+            ranges = [m for m in metadata(member) if isinstance(m, Range)]
+            assert ranges and ranges[0].maximum < float("inf"), f"{name}.{key} is unbounded"
 
 
 def test_unknown_key_names_the_nearest_valid_one():
@@ -98,12 +167,15 @@ def semileptonic():
 @pytest.mark.parametrize(
     ("name", "options", "expected"),
     [
-        ("nw", {"top_mass": -172.0}, "must be a positive mass in GeV"),
+        ("nw", {"top_mass": -172.0}, "must be a top mass from 50 to 300 GeV"),
         ("nw", {"n_smearings": 2.5}, "must be an integer"),
         ("nw", {"presett": "grid"}, "did you mean 'preset'"),
         ("ellipse", {"closest_approach": "maybe"}, "must be true or false"),
-        ("ellipse", {"w_mass": [80.4, float("nan")]}, "must be a positive mass in GeV"),
-        ("flow", {"n_samples": 0}, "must be an integer ≥ 1"),
+        ("ellipse", {"w_mass": [80.4, float("nan")]}, "must be a W mass from 1 to 160 GeV"),
+        ("ellipse", {"top_mass": [172.5, 1e308]}, "must be a top mass from 50 to 300 GeV"),
+        ("flow", {"n_samples": 0}, "must be an integer from 1 to 4096"),
+        ("flow", {"ascent_steps": 10**8}, "must be an integer from 0 to 1000"),
+        ("nw", {"n_smearings": 10**6}, "trial solutions per event"),
     ],
 )
 def test_python_api_refuses_the_same_values(dilepton, name, options, expected):
@@ -157,8 +229,8 @@ def test_errors_in_one_style(tmp_path, capsys):
     )
     assert code == 2 and not out.exists()
     assert sorted(err.splitlines()) == [
-        "nuanalysis: error: option flow.n_samples=abc: must be an integer ≥ 1",
-        "nuanalysis: error: option nw.top_mass=-172: must be a positive mass in GeV",
+        "nuanalysis: error: option flow.n_samples=abc: must be an integer from 1 to 4096",
+        "nuanalysis: error: option nw.top_mass=-172: must be a top mass from 50 to 300 GeV",
     ]
     code, err = run_main(capsys, "reconstruct", "--methods", "truth", "--input", "x.root")
     assert code == 2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import make_branches
 
-from nuanalysis.progress import MethodProgress
+from nuanalysis.progress import PREPARING, MethodProgress
 from nuanalysis.runner import PROGRESS_EVENTS, WorkUnit, progress_slices, run_chunk
 
 
@@ -44,12 +44,32 @@ def test_each_method_reports_every_slice_and_slicing_changes_no_result(events):
     reports = []
     chunk = run_chunk(events, unit, ["truth", "nw"], seed=3, progress=lambda *r: reports.append(r))
     sizes = [part.stop - part.start for part in progress_slices(unit)]
-    assert reports == [(m, n) for m in ("truth", "nw") for n in sizes]
+    assert [r for r in reports if r[1]] == [(m, n) for m in ("truth", "nw") for n in sizes]
     assert max(sizes) <= PROGRESS_EVENTS and len(sizes) == 3
     whole = reconstruct("nw", events, first_event_index=100, seed=3)
     np.testing.assert_array_equal(chunk.results["nw"].momenta, whole.momenta)
     np.testing.assert_array_equal(chunk.results["nw"].valid, whole.valid)
     assert chunk.results["nw"].valid.mean() > 0.5
+
+
+def test_a_method_being_prepared_is_named_on_the_bar(events, monkeypatch):
+    """A process's first call of a method (numba compiling) is announced before its slices,
+    and the bar shows it instead of standing still."""
+    import nuanalysis.runner as runner
+
+    monkeypatch.setattr(runner, "_WARMED", {"truth"})
+    unit = WorkUnit("f.root", 0, 300, 300, global_start=0)
+    reports = []
+    run_chunk(
+        events.select(slice(0, 300)), unit, ["truth", "nw"], progress=lambda *r: reports.append(r)
+    )
+    assert reports == [("truth", 250), ("truth", 50), ("nw", 0), ("nw", 250), ("nw", 50)]
+    progress = MethodProgress(["truth", "nw"], total=300, enabled=True)
+    progress.advance("nw", 0)
+    assert progress.bar.postfix == f"nw: {PREPARING}" and progress.done == 0
+    progress.advance("nw", 250)
+    assert progress.bar.postfix == "nw"
+    progress.close()
 
 
 def test_the_bar_counts_events_all_methods_went_through():

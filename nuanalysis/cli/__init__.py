@@ -14,6 +14,7 @@ import warnings
 import click
 
 from nuanalysis.errors import NuAnalysisError, OptionWarning
+from nuanalysis.interrupts import signals_outside_kernels
 from nuanalysis.outputs import Terminated, termination_as_exception
 
 COMMANDS = {
@@ -80,9 +81,11 @@ NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 def _interruption_status(error: BaseException) -> int | None:
     """The exit status of a run stopped by Ctrl-C or SIGTERM, else None.
 
-    A signal arriving inside a numba kernel surfaces as a SystemError caused by
-    the KeyboardInterrupt or :class:`~nuanalysis.outputs.Terminated`."""
-    if isinstance(error, SystemError):
+    A signal arriving inside a numba kernel is held back until the kernel returns
+    (:mod:`nuanalysis.interrupts`); where it cannot be (no ``setitimer``) it surfaces as
+    a SystemError caused, one or more SystemErrors down, by the KeyboardInterrupt or
+    :class:`~nuanalysis.outputs.Terminated`."""
+    while isinstance(error, SystemError):
         error = error.__cause__ or error.__context__
     if isinstance(error, Terminated):
         return error.code
@@ -101,7 +104,7 @@ def main(args: list[str] | None = None) -> None:
     """
     warnings.showwarning = _show_warning
     try:
-        with termination_as_exception():
+        with termination_as_exception(), signals_outside_kernels():
             cli(args=args, prog_name="nuanalysis", standalone_mode=False)
     except (Terminated, click.exceptions.Abort, SystemError) as error:
         status = _interruption_status(error)

@@ -41,7 +41,7 @@ from baselines.constants import B_MASS, TOP_MASS, W_MASS_NW
 from baselines.ellipse import dilepton_neutrinos, single_neutrino
 from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import OptionError
-from nuanalysis.methods.option_types import NonNegativeMass, OnlyFor, PositiveGeV, PositiveMasses
+from nuanalysis.methods.option_types import BMass, OnlyFor, Resolution, TopMasses, WMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
@@ -95,11 +95,11 @@ def _met_inverse_covariance(met_resolution, n: int) -> np.ndarray:
 )
 def ellipse_method(
     events: PaddedEvents,
-    top_mass: PositiveMasses = TOP_MASS,
-    w_mass: PositiveMasses = W_MASS_NW,
-    b_mass: NonNegativeMass | None = B_MASS,
+    top_mass: TopMasses = TOP_MASS,
+    w_mass: WMasses = W_MASS_NW,
+    b_mass: BMass | None = B_MASS,
     closest_approach: Annotated[bool, OnlyFor("dilepton")] = False,
-    met_resolution: Annotated[PositiveGeV | np.ndarray, OnlyFor("semileptonic")] = 10.0,
+    met_resolution: Annotated[Resolution | np.ndarray, OnlyFor("semileptonic")] = 10.0,
 ) -> NeutrinoResult:
     n = len(events)
     columns = 2 if events.channel == "dilepton" else 1

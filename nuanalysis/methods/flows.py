@@ -32,7 +32,7 @@ from nuanalysis.flows.inference import (
     sample_posterior,
 )
 from nuanalysis.flows.runtime import BACKENDS
-from nuanalysis.methods.option_types import NonNegativeCount, OneOf, PositiveCount
+from nuanalysis.methods.option_types import OneOf, SampleCount, StepCount
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import CHANNELS, PaddedEvents
 from nuanalysis.posterior import DRAWS_KEY, LOG_PROB_KEY
@@ -50,14 +50,14 @@ Backend = Annotated[str, OneOf(BACKENDS)]
 def flow_mode_method(
     events: PaddedEvents,
     model: ModelLike = None,
-    n_samples: PositiveCount = MODE_SAMPLES,
+    n_samples: SampleCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
     estimator: Annotated[str, OneOf(ESTIMATORS)] = "ascent",
     backend: Backend = "torch",
-    ascent_draws: PositiveCount | None = None,
-    ascent_starts: PositiveCount | None = None,
-    ascent_steps: NonNegativeCount | None = None,
+    ascent_draws: SampleCount | None = None,
+    ascent_starts: SampleCount | None = None,
+    ascent_steps: StepCount | None = None,
 ) -> NeutrinoResult:
     momenta, log_prob = flow_mode(
         events,
@@ -101,7 +101,7 @@ def flow_sample_method(
 def flow_posterior_method(
     events: PaddedEvents,
     model: ModelLike = None,
-    n_samples: PositiveCount = MODE_SAMPLES,
+    n_samples: SampleCount = MODE_SAMPLES,
     seed: int = 0,
     first_event_index: int = 0,
     backend: Backend = "torch",

@@ -42,7 +42,7 @@ from baselines.neutrino_weighting import PRESETS, NeutrinoWeightingConfig, neutr
 from baselines.neutrino_weighting import preset as nw_preset
 from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import OptionError
-from nuanalysis.methods.option_types import OneOf, PositiveMasses
+from nuanalysis.methods.option_types import OneOf, TopMasses, WMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
 
@@ -80,8 +80,8 @@ def _trial_etas(eta_values, n: int) -> np.ndarray | None:
 def neutrino_weighting_method(
     events: PaddedEvents,
     preset: Annotated[str, OneOf(tuple(PRESETS))] = "analysis",
-    top_mass: PositiveMasses = TOP_MASS,
-    w_mass: PositiveMasses | None = None,
+    top_mass: TopMasses = TOP_MASS,
+    w_mass: WMasses | None = None,
     first_event_index: int = 0,
     eta_values: tuple[float, ...] | np.ndarray | None = None,
     seed: int | None = None,

@@ -5,7 +5,7 @@ channel restrictions ride along as :data:`typing.Annotated` metadata::
 
     def ellipse_method(
         events,
-        top_mass: PositiveMasses = TOP_MASS,
+        top_mass: TopMasses = TOP_MASS,
         closest_approach: Annotated[bool, OnlyFor("dilepton")] = False,
     ): ...
 
@@ -27,6 +27,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import math
 import numbers
 import types
 import typing
@@ -37,21 +38,32 @@ from typing import Annotated, Any
 
 import numpy as np
 
+from baselines.constants import B_MASS_RANGE, MAX_COLLISION_ENERGY, TOP_MASS_RANGE, W_MASS_RANGE
 from nuanalysis.errors import OptionError, OptionWarning
+
+MAX_DRAWS = 4096
+"""Most flow draws (or ascent starts) per event an option may ask for: 16 × the paper's 256."""
+MAX_STEPS = 1000
+"""Most gradient steps of the flow's ascent: 250 × the default (a 10⁸ asked for ran for
+minutes on 20 events)."""
+MAX_MET = MAX_COLLISION_ENERGY / 2
 
 
 @dataclass(frozen=True)
 class Range:
-    """Every value (a number or each element of an array) is finite and above ``minimum``."""
+    """Every value (a number or each element of an array) is finite, above ``minimum``
+    (or equal to it where ``inclusive``) and at most ``maximum``: the physical or
+    computational range of the option, said in ``meaning``."""
 
     minimum: float
     inclusive: bool
     meaning: str
+    maximum: float = math.inf
 
     def holds(self, value) -> bool:
         array = np.asarray(value, dtype=np.float64)
         above = array >= self.minimum if self.inclusive else array > self.minimum
-        return bool(np.all(np.isfinite(array) & above))
+        return bool(np.all(np.isfinite(array) & above & (array <= self.maximum)))
 
 
 @dataclass(frozen=True)
@@ -68,12 +80,27 @@ class OnlyFor:
     channel: str
 
 
-PositiveMasses = Annotated[float | np.ndarray, Range(0.0, False, "a positive mass in GeV")]
-"""A mass in GeV > 0: one number, or (Python API) one per event."""
-NonNegativeMass = Annotated[float, Range(0.0, True, "a non-negative mass in GeV")]
-PositiveGeV = Annotated[float, Range(0.0, False, "a positive number of GeV")]
-PositiveCount = Annotated[int, Range(1, True, "an integer ≥ 1")]
-NonNegativeCount = Annotated[int, Range(0, True, "an integer ≥ 0")]
+def _mass_range(particle: str, bounds: tuple[float, float], inclusive: bool = True) -> Range:
+    low, high = bounds
+    return Range(low, inclusive, f"a {particle} mass from {low:g} to {high:g} GeV", high)
+
+
+TopMasses = Annotated[float | np.ndarray, _mass_range("top", TOP_MASS_RANGE)]
+"""A top mass in GeV (:data:`~baselines.constants.TOP_MASS_RANGE`): one number, or (Python
+API) one per event."""
+WMasses = Annotated[float | np.ndarray, _mass_range("W", W_MASS_RANGE)]
+"""A W mass in GeV (:data:`~baselines.constants.W_MASS_RANGE`), one or one per event."""
+BMass = Annotated[float, _mass_range("b-jet", B_MASS_RANGE)]
+"""A b-jet mass in GeV (:data:`~baselines.constants.B_MASS_RANGE`)."""
+Resolution = Annotated[
+    float,
+    Range(0.0, False, f"a positive number of GeV up to {MAX_MET:g}", MAX_MET),
+]
+"""A resolution in GeV: positive, at most the largest MET a collision can have."""
+SampleCount = Annotated[int, Range(1, True, f"an integer from 1 to {MAX_DRAWS}", MAX_DRAWS)]
+"""Posterior draws or climbing starts per event: each costs a flow evaluation."""
+StepCount = Annotated[int, Range(0, True, f"an integer from 0 to {MAX_STEPS}", MAX_STEPS)]
+"""Gradient steps per event: each costs a flow evaluation and its gradient."""
 
 
 def option_hints(name: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import numpy as np
 from baselines.constants import ELECTRON_MASS, MUON_MASS, W_MASS
 from baselines.quadratic import quadratic_pz
 from nuanalysis.errors import OptionError
-from nuanalysis.methods.option_types import OneOf, PositiveMasses
+from nuanalysis.methods.option_types import OneOf, WMasses
 from nuanalysis.methods.registry import NeutrinoResult, register
 from nuanalysis.padded import PaddedEvents
 
@@ -42,7 +42,7 @@ def lepton_masses(lep_pid: np.ndarray) -> np.ndarray:
 )
 def quadratic_method(
     events: PaddedEvents,
-    w_mass: PositiveMasses = W_MASS,
+    w_mass: WMasses = W_MASS,
     solution: Annotated[str, OneOf(SOLUTIONS)] = "smaller",
 ) -> NeutrinoResult:
     if solution not in SOLUTIONS:
