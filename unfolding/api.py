@@ -15,6 +15,9 @@ from unfolding.validation import as_covariance, check_non_negative
 
 ALGORITHMS = ("svd", "tunfold", "bayes")
 
+PARAMETERS = {"svd": "k", "tunfold": "tau", "bayes": "iterations"}
+"""The keyword of :func:`unfold` that sets each algorithm's regularisation."""
+
 
 def measured_inputs(response: Response, measured, covariance=None) -> tuple[np.ndarray, np.ndarray]:
     """Flattened measured counts and covariance.
