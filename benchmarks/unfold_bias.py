@@ -119,7 +119,7 @@ def main() -> None:
         )
         print(f"\nflow-posterior as the posterior mean of m_tt and pT_t:\n{format_table(mean)}")
         report[f"stress_{stress:g}_posterior_mean"] = mean.to_json(str(path))
-        scans = {name: m.k_scan for name, m in study.methods.items()}
+        scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
         for flow in ("flow", "flow-posterior"):
             if flow not in scans:
                 continue
@@ -132,7 +132,7 @@ def main() -> None:
                     for k in range(3, 10)
                 ]
                 print(f"{flow} σ/x below {rival}'s at k = 3…9: {below}")
-            best = scans[flow].best_k
+            best = scans[flow].best
             ratio = (
                 scans[flow].at(best)["mean_rel_uncertainty"]
                 / scans["truth"].at(best)["mean_rel_uncertainty"]

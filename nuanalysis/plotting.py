@@ -509,8 +509,8 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
         written.append(save(fig, f"response_{name}", {"migration": _migration_hist(m.response)}))
 
         fig, axes = _figure(ncols=n_ptt, width=5.5, height=5.0)
-        unfolded = m.response.reshape(m.svd.unfolded) / widths
-        sigma = m.response.reshape(m.svd.uncertainty) / widths
+        unfolded = m.response.reshape(m.result.unfolded) / widths
+        sigma = m.response.reshape(m.result.uncertainty) / widths
         truth = m.response.reshape(m.truth) / widths
         bayes = m.response.reshape(m.bayes.unfolded) / widths
         bayes_sigma = m.response.reshape(m.bayes.uncertainty) / widths
@@ -519,7 +519,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             ax.stairs(truth[:, j], mtt_edges, label="truth (odd entries)", color="black")
             ax.errorbar(
                 centres - 0.05 * widths[:, 0], unfolded[:, j], sigma[:, j], fmt="o",
-                color=color(name), label=f"SVD, k = {m.svd.regularisation}",
+                color=color(name), label=study.setting(),
             )  # fmt: skip
             ax.errorbar(
                 centres + 0.05 * widths[:, 0], bayes[:, j], bayes_sigma[:, j], fmt="x",
@@ -533,7 +533,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             _legend(ax)
         histograms = {
             "truth": m.response.to_hist(m.truth),
-            "svd": m.response.to_hist(m.svd.unfolded, np.square(m.svd.uncertainty)),
+            study.algorithm: m.response.to_hist(m.result.unfolded, np.square(m.result.uncertainty)),
             "dagostini": m.response.to_hist(m.bayes.unfolded, np.square(m.bayes.uncertainty)),
         }
         written.append(save(fig, f"unfolded_{name}", histograms))
@@ -568,9 +568,9 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             axes[1, j].axhline(1.0, color="black", lw=1)
             axes[1, j].set_ylabel(r"ratio to truth $\nu$")
             _legend(axes[1, j])
-    fig.suptitle(f"SVD unfolding, k = {study.k}, backend {study.backend}", fontsize=13)
+    fig.suptitle(f"{study.setting()}, backend {study.backend}", fontsize=13)
     written.append(save(fig, "uncertainty_ratios", histograms))
-    scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
+    scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
     if scans:
         written.append(plot_bias_uncertainty(scans, out, sample, degenerate))
     return written
@@ -580,8 +580,9 @@ def plot_bias_uncertainty(
     scans: Mapping, out_dir: str | Path, sample: str = "", warning: str | None = None
 ) -> Path:
     """The equal-bias comparison (:mod:`nuanalysis.unfold_scan`): per method, one curve over
-    the SVD k of the mean per-bin relative uncertainty against the RMS closure bias (left;
-    the lower curve is the better method) and the uncertainty against k (right); ``warning``
+    the regularisation (SVD k, TUnfold τ or D'Agostini iterations) of the mean per-bin
+    relative uncertainty against the RMS closure bias (left; the lower curve is the better
+    method) and the uncertainty against the regularisation (right); ``warning``
     (a degenerate result) is printed in red below."""
     fig, axes = _figure(ncols=2, width=5.5, height=5.0)
     left, right = axes[0]
@@ -589,11 +590,20 @@ def plot_bias_uncertainty(
         style = {"label": label(name), "color": color(name), "marker": "o", "ms": 4}
         bias, sigma = 100 * np.asarray(scan.rms_bias), 100 * np.asarray(scan.mean_rel_uncertainty)
         left.plot(bias, sigma, **style)
-        for k, x, y in zip(scan.k, bias, sigma, strict=True):
-            left.annotate(str(k), (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points")
-        right.plot(scan.k, sigma, **style)
-    left.set_xlabel("RMS closure bias [%] (labels: k)")
-    right.set_xlabel("SVD regularisation k")
+        for value, x, y in zip(scan.values, bias, sigma, strict=True):
+            left.annotate(
+                f"{value:.2g}", (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points"
+            )
+        right.plot(scan.values, sigma, **style)
+        parameter = scan.parameter
+    left.set_xlabel(f"RMS closure bias [%] (labels: {parameter})")
+    right.set_xlabel(
+        {"k": "SVD regularisation k", "tau": "TUnfold τ", "iterations": "D'Agostini iterations"}[
+            parameter
+        ]
+    )
+    if parameter != "k":
+        right.set_xscale("log")
     for ax in (left, right):
         ax.set_ylabel("mean per-bin relative uncertainty [%]")
         ax.set_yscale("log")

@@ -1,8 +1,10 @@
-"""Unfolding methods compared at equal bias: uncertainty and closure bias for every k.
+"""Unfolding methods compared at equal bias: uncertainty and closure bias for every
+regularisation (SVD k, TUnfold τ or the number of D'Agostini iterations).
 
 A per-bin uncertainty means little without the bias that comes with it: a
-stronger regularisation (smaller SVD k) lowers the one and raises the other.
-For each method and each k (1 … number of bins) the study unfolds the independent (odd) half x
+stronger regularisation (smaller SVD k, larger τ, fewer iterations) lowers the one and
+raises the other. For each method and each value (:func:`scan_values`) the study unfolds
+the independent (odd) half x
 with the response of the even half (:mod:`nuanalysis.unfold_study`) and
 compares it with the odd half's own truth t:
 
@@ -21,14 +23,15 @@ compares it with the odd half's own truth t:
 
 Plotted as uncertainty against bias, one curve per method parametrised by k
 (:func:`nuanalysis.plotting.plot_bias_uncertainty`), the method whose curve
-lies lower gives the smaller uncertainty at equal bias. The k with the
-smallest total √(uncertainty² + bias²) is reported for each method.
+lies lower gives the smaller uncertainty at equal bias. The value with the
+smallest total √(uncertainty² + bias²) is reported for each method (the equal-bias rule).
 
 In a closure split the pseudo-data share the Monte Carlo's truth shape, so the
 regularisation bias towards that shape is small by construction; ``stress``
 (:func:`stress_weights`) reweights the pseudo-data by (m_tt / ⟨m_tt⟩)^stress at
 truth level to expose it (Höcker & Kartvelishvili, NIM A 372 (1996) 469;
-https://arxiv.org/abs/hep-ph/9509307). The scan uses the numpy SVD backend.
+https://arxiv.org/abs/hep-ph/9509307). The scan runs in numpy (for SVD: the curvature on
+the grid), whatever backend unfolds the reported result.
 """
 
 from __future__ import annotations
@@ -38,26 +41,37 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nuanalysis.oversampling import fill_oversampled, oversampled_template
-from unfolding import Response, UnfoldingError, relative_uncertainty, unfold
+from unfolding import Response, UnfoldingError, relative_uncertainty, tikhonov_problem, unfold
+from unfolding.api import PARAMETERS
 
 
 @dataclass(frozen=True)
 class KScan:
-    """Per k: mean relative uncertainty, RMS relative bias and the closure χ² (module docstring)."""
+    """Per regularisation value (``parameter``: ``k``, ``tau`` or ``iterations``): mean
+    relative uncertainty, RMS relative bias and the closure χ² (module docstring)."""
 
-    k: tuple[int, ...]
+    values: tuple[float, ...]
     mean_rel_uncertainty: tuple[float, ...]
     rms_bias: tuple[float, ...]
     closure_chi2: tuple[float, ...]
+    parameter: str = "k"
 
     @property
-    def best_k(self) -> int:
-        """The k with the smallest √(uncertainty² + bias²)."""
+    def best(self) -> float:
+        """The value with the smallest √(uncertainty² + bias²) (the equal-bias rule)."""
         total = np.hypot(self.mean_rel_uncertainty, self.rms_bias)
-        return self.k[int(np.argmin(total))]
+        return self.values[int(np.argmin(total))]
 
-    def at(self, k: int) -> dict[str, float]:
-        i = self.k.index(k)
+    def nearest(self, value: float) -> float:
+        """The scanned value closest to ``value`` (in log for τ)."""
+        values = np.asarray(self.values, dtype=np.float64)
+        distance = (
+            np.abs(np.log(values / value)) if self.parameter == "tau" else abs(values - value)
+        )
+        return self.values[int(np.argmin(distance))]
+
+    def at(self, value: float) -> dict[str, float]:
+        i = self.values.index(value)
         return {
             "mean_rel_uncertainty": self.mean_rel_uncertainty[i],
             "rms_bias": self.rms_bias[i],
@@ -65,7 +79,33 @@ class KScan:
         }
 
     def to_dict(self) -> dict:
-        return {**{key: list(value) for key, value in asdict(self).items()}, "best_k": self.best_k}
+        return {
+            **{
+                key: value if isinstance(value, str) else list(value)
+                for key, value in asdict(self).items()
+            },
+            "best": self.best,
+        }
+
+
+BAYES_ITERATION_SCAN = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50)
+"""The D'Agostini iterations scanned."""
+
+TAU_SCAN_POINTS = 12
+"""τ values scanned, log-spaced over :meth:`unfolding.TikhonovProblem.tau_grid`."""
+
+
+def scan_values(algorithm: str, response: Response) -> tuple[float, ...]:
+    """The regularisation values scanned: SVD k = 1 … number of bins; D'Agostini
+    :data:`BAYES_ITERATION_SCAN`; TUnfold τ on a log grid around where the data and the
+    curvature weigh alike for ``response`` (with its own reco spectrum as the measurement)."""
+    if algorithm == "svd":
+        return tuple(range(1, response.n_bins + 1))
+    if algorithm == "bayes":
+        return BAYES_ITERATION_SCAN
+    signal = response.matrix.sum(axis=1)
+    problem = tikhonov_problem(response, signal, np.maximum(signal, 1.0))
+    return tuple(float(t) for t in problem.tau_grid(TAU_SCAN_POINTS))
 
 
 BOOTSTRAP_REPLICAS = 100
@@ -108,19 +148,21 @@ class ClosureSplit:
         return self.truth_fractions.sum(axis=0)
 
 
-def scan_k(
+def scan_regularisation(
     split: ClosureSplit,
-    ks: range | None = None,
+    algorithm: str = "svd",
+    values: tuple[float, ...] | None = None,
     replicas: int = BOOTSTRAP_REPLICAS,
     rng: np.random.Generator | None = None,
 ) -> KScan:
-    """:class:`KScan` of the SVD unfoldings of the split's pseudo-data with its response for k
-    in ``ks`` (default 1 … number of bins). The bootstrap replicas reweight the events of both
-    halves by Poisson(1) counts: the response's statistics enter V as much as the
-    pseudo-data's."""
+    """:class:`KScan` of the unfoldings of the split's pseudo-data with its response by
+    ``algorithm`` at each of ``values`` (default :func:`scan_values`). The bootstrap replicas
+    reweight the events of both halves by Poisson(1) counts: the response's statistics enter V
+    as much as the pseudo-data's."""
     rng = np.random.default_rng(0) if rng is None else rng
     response = split.response()
-    ks = range(1, response.n_bins + 1) if ks is None else ks
+    values = scan_values(algorithm, response) if values is None else tuple(values)
+    parameter = PARAMETERS[algorithm]
     truth = split.truth
     filled = truth > 0
     if not filled.any():
@@ -133,32 +175,33 @@ def scan_k(
         for _ in range(replicas)
     ]
     rows = []
-    for k in ks:
-        result = unfold(response, measured, covariance, k=k)
+    for value in values:
+        setting = {"algorithm": algorithm, parameter: value}
+        result = unfold(response, measured, covariance, **setting)
         difference = result.unfolded - truth
         spread = []
         for r, m, t in zip(replica_responses, replica_measured, replica_truth, strict=True):
             try:
-                spread.append(unfold(r, m, covariance, k=k).unfolded - t)
+                spread.append(unfold(r, m, covariance, **setting).unfolded - t)
             except UnfoldingError:  # a replica whose response lost a bin: leave it out
                 continue
         if len(spread) < replicas // 2:
             raise UnfoldingError(
-                f"k = {k}: {replicas - len(spread)} of {replicas} bootstrap replicas could "
-                "not be unfolded; too few events per bin for the bias estimate"
+                f"{parameter} = {value:g}: {replicas - len(spread)} of {replicas} bootstrap "
+                "replicas could not be unfolded; too few events per bin for the bias estimate"
             )
         variance = np.atleast_2d(np.cov(np.array(spread), rowvar=False))  # (1, 1) for one bin
         excess = (difference**2 - np.diag(variance))[filled] / truth[filled] ** 2
         uncertainty = relative_uncertainty(result.unfolded, result.covariance)
         rows.append(
             (
-                int(k),
+                value,
                 float(np.mean(uncertainty)),
                 float(np.sqrt(max(np.mean(excess), 0.0))),
                 float(difference @ np.linalg.pinv(variance) @ difference),
             )
         )
-    return KScan(*(tuple(column) for column in zip(*rows, strict=True)))
+    return KScan(*(tuple(column) for column in zip(*rows, strict=True)), parameter=parameter)
 
 
 def stress_weights(mtt_true: np.ndarray, stress: float) -> np.ndarray:
@@ -169,29 +212,30 @@ def stress_weights(mtt_true: np.ndarray, stress: float) -> np.ndarray:
 
 
 def format_scan(scans: dict[str, KScan], reference: str = "truth") -> str:
-    """Per method and k: mean σ/x and mean |bias| (%), and the ratio of σ/x to the reference."""
+    """Per method and regularisation value: mean σ/x and RMS bias (%), closure χ², and at each
+    method's equal-bias choice the ratio of σ/x to the reference's."""
     names = list(scans)
-    ks = scans[names[0]].k
+    first = scans[names[0]]
     lines = [
-        "equal-bias comparison (numpy SVD, curvature on the grid, whatever the backend): "
-        "mean per-bin σ/x | RMS bias (%) | closure χ² (odd entries)",
-        f"{'k':>3} " + "".join(f"{name:>24}" for name in names),
+        "equal-bias comparison (numpy; SVD with the curvature on the grid, whatever the "
+        "backend): mean per-bin σ/x | RMS bias (%) | closure χ² (odd entries)",
+        f"{first.parameter:>10} " + "".join(f"{name:>24}" for name in names),
     ]
-    for i, k in enumerate(ks):
+    for i, value in enumerate(first.values):
         cells = [
             f"{100 * s.mean_rel_uncertainty[i]:>8.1f} | {100 * s.rms_bias[i]:>5.1f} | "
             f"{s.closure_chi2[i]:>5.1f}"
             for s in scans.values()
         ]
-        lines.append(f"{k:>3} " + "".join(f"{cell:>24}" for cell in cells))
+        lines.append(f"{value:>10.3g} " + "".join(f"{cell:>24}" for cell in cells))
     for name, scan in scans.items():
-        best = scan.best_k
-        line = f"{name}: smallest √(σ² + bias²) at k = {best}: " + ", ".join(
+        best = scan.best
+        line = f"{name}: smallest √(σ² + bias²) at {scan.parameter} = {best:.3g}: " + ", ".join(
             f"{key} {value:.3f}" for key, value in scan.at(best).items()
         )
         if reference in scans and name != reference:
             ratio = scan.at(best)["mean_rel_uncertainty"]
             ratio /= scans[reference].at(best)["mean_rel_uncertainty"]
-            line += f", σ/x over {reference}'s at that k {ratio:.2f}"
+            line += f", σ/x over {reference}'s at that {scan.parameter} {ratio:.2f}"
         lines.append(line)
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The ``nuanalysis unfold`` study: SVD-unfold m_tt × pT_t with each method's neutrinos.
+"""The ``nuanalysis unfold`` study: unfold m_tt × pT_t with each method's neutrinos.
 
 For every method (docs/figures.md, "Unfolding"):
 
@@ -7,15 +7,19 @@ For every method (docs/figures.md, "Unfolding"):
    b-jet candidates are *misses*;
 2. fill the response from the even entries of the sample (truth: the
    generator's tops; reco outside the binning is a miss, truth outside a fake);
-3. unfold the reco spectrum of the odd entries (fakes subtracted) with SVD
-   at regularisation ``k``, and cross-check with D'Agostini (4 iterations);
+3. unfold the reco spectrum of the odd entries (fakes subtracted) with the chosen
+   algorithm — SVD (Höcker & Kartvelishvili; backends numpy, ROOT's TSVDUnfold or
+   RooUnfoldSvd), TUnfold's Tikhonov least squares (Schmitt, JINST 7 (2012) T10003,
+   :mod:`unfolding.tunfold`) or D'Agostini's iterations — and cross-check with D'Agostini
+   (4 iterations);
 4. report the per-bin relative statistical uncertainty of the unfolded
-   spectrum (analytic, TSVDUnfold's ``X_τ``; optionally with the response's own
-   statistics from toys) and its ratio to the truth-neutrino result.
+   spectrum (analytic; optionally with the response's own statistics from toys) and its
+   ratio to the truth-neutrino result, and the equal-bias scan over the algorithm's
+   regularisation (:mod:`nuanalysis.unfold_scan`).
 
-``k``: unless given, chosen once on the reference (truth-neutrino)
+The regularisation, unless given, is chosen once on the reference (truth-neutrino)
 unfolding and used for every method, so that the uncertainty ratios compare
-like with like. Rules (:data:`K_RULES`): ``half`` (default) is k = n/2, the
+like with like. SVD ``k`` (:data:`K_RULES`): ``half`` (default) is k = n/2, the
 default of RooUnfoldSvd — moderate regularisation; ``global-correlation``
 the minimum mean global correlation
 (:func:`unfolding.regularisation.k_minimum_global_correlation`, k in 2…n);
@@ -26,7 +30,10 @@ MC truth has the data's shape) both data-driven rules are degenerate: the
 that reflect the MC prior, not the method's resolution), and the global
 correlation only falls with k, so ``global-correlation`` gives k ≈ n (the
 nearly unregularised inverse, whose per-bin uncertainties are dominated by
-the worst-resolved bins). Hence the fixed default.
+the worst-resolved bins). Hence the fixed default. TUnfold's τ (:data:`TAU_RULES`): the
+L-curve's corner (default), the minimum mean global correlation or the equal-bias rule;
+D'Agostini's iterations: the equal-bias rule (the smallest √(σ² + bias²) of the closure
+scan).
 
 The truth method is always unfolded as the reference when the sample has
 truth neutrinos.
@@ -37,7 +44,8 @@ choice of the ν²-Flows study. Bins are flattened m_tt-major:
 every method's response needs ``min_bin_events``, :data:`MIN_BIN_EVENTS` by
 default, and an invertible response) gets adjacent bins merged, the same for
 every method (:func:`unfolding.binning.coarsen_responses`), with a warning
-naming the edges removed and the sample size the requested binning needs.
+naming the edges removed and the sample size the requested binning needs; a result the
+sample cannot support is flagged (:meth:`UnfoldStudy.degenerate_reasons`).
 """
 
 from __future__ import annotations
@@ -54,7 +62,14 @@ from nuanalysis.padded import PaddedEvents
 from nuanalysis.plotting import plot_study as plot_study
 from nuanalysis.posterior import Posterior
 from nuanalysis.progress import progress_bar
-from nuanalysis.unfold_scan import ClosureSplit, KScan, format_scan, scan_k, stress_weights
+from nuanalysis.unfold_scan import (
+    ClosureSplit,
+    KScan,
+    format_scan,
+    scan_regularisation,
+    scan_values,
+    stress_weights,
+)
 from unfolding import (
     Response,
     UnfoldingError,
@@ -66,9 +81,12 @@ from unfolding import (
     resolve_backend,
     response_toys_covariance,
     svd_unfold,
+    tau_from_l_curve,
+    tau_minimum_global_correlation,
+    tikhonov_problem,
     unfold,
 )
-from unfolding.api import subtract_fakes
+from unfolding.api import PARAMETERS, subtract_fakes
 from unfolding.binning import Coarsening, coarsen_responses
 
 MTT_EDGES = (300.0, 450.0, 600.0, 800.0, 1200.0)
@@ -83,7 +101,10 @@ MIN_BIN_EVENTS = 10
 AXIS_NAMES = ("m_tt", "pT_t")
 
 REFERENCE = "truth"
+ALGORITHM_LABELS = {"svd": "SVD", "tunfold": "TUnfold", "bayes": "D'Agostini"}
 K_RULES = ("half", "global-correlation", "d")
+TAU_RULES = ("l-curve", "global-correlation", "equal-bias")
+ITERATION_RULES = ("equal-bias",)
 POSTERIOR_ESTIMATES = ("draws", "mean")
 """How a result carrying a posterior (``flow-posterior``) enters: all draws at weight 1/S, or
 the posterior mean of m_tt and pT_t per event (:func:`build_method`)."""
@@ -104,23 +125,23 @@ class MethodUnfolding:
     measured_w2: np.ndarray  # its covariance: a matrix (see ClosureSplit.measured)
     truth: np.ndarray  # truth spectrum of the unfolded (odd) half
     valid_fraction: float
-    svd: UnfoldResult
-    bayes: UnfoldResult
+    result: UnfoldResult  # the study's algorithm at the study's regularisation
+    bayes: UnfoldResult  # the D'Agostini cross-check (BAYES_ITERATIONS)
     response_covariance: np.ndarray | None = None
     ratio_to_truth: np.ndarray | None = None
-    k_scan: KScan | None = None  # uncertainty and closure bias for every k (unfold_scan)
-    k_scan_error: str | None = None  # why there is no k_scan (too few events to bootstrap)
+    scan: KScan | None = None  # uncertainty and closure bias per regularisation (unfold_scan)
+    scan_error: str | None = None  # why there is no scan (too few events to bootstrap)
 
     @property
     def rel_uncertainty(self) -> np.ndarray:
-        return self.svd.relative_uncertainty
+        return self.result.relative_uncertainty
 
     @property
     def rel_uncertainty_with_response(self) -> np.ndarray | None:
         if self.response_covariance is None:
             return None
         return relative_uncertainty(
-            self.svd.unfolded, self.svd.covariance + self.response_covariance
+            self.result.unfolded, self.result.covariance + self.response_covariance
         )
 
 
@@ -129,8 +150,9 @@ class UnfoldStudy:
     channel: str
     n_events: int
     backend: str
-    k: int
-    k_rule: str
+    algorithm: str
+    regularisation: float  # SVD k, TUnfold τ or D'Agostini iterations, common to all methods
+    rule: str  # how it was chosen
     mtt_edges: tuple[float, ...]
     ptt_edges: tuple[float, ...]
     methods: dict[str, MethodUnfolding] = field(default_factory=dict)
@@ -169,8 +191,21 @@ class UnfoldStudy:
         return "\n".join(lines)
 
     @property
+    def parameter(self) -> str:
+        """The name of the regularisation: ``k``, ``tau`` or ``iterations``."""
+        return PARAMETERS[self.algorithm]
+
+    def setting(self) -> str:
+        """``algorithm, parameter = value`` for titles and tables."""
+        return f"{ALGORITHM_LABELS[self.algorithm]}, {self.parameter} = {self.regularisation:.3g}"
+
+    @property
     def curvature(self) -> str:
-        """How the backend's SVD curvature treats the m_tt × pT_t grid (one line)."""
+        """How the regularisation treats the m_tt × pT_t grid (one line)."""
+        if self.algorithm == "bayes":
+            return "none (D'Agostini iterations from the MC truth prior)"
+        if self.algorithm == "tunfold":
+            return "TUnfold curvature of the density along m_tt and along pT_t (on the grid)"
         if get_backend(self.backend).grid_curvature:
             return "second differences along m_tt and along pT_t (on the grid)"
         return (
@@ -188,17 +223,18 @@ class UnfoldStudy:
             for name, edges in zip(AXIS_NAMES, (self.mtt_edges, self.ptt_edges), strict=True)
             if len(edges) == 2
         ]
-        if self.k == 1:
+        if self.algorithm == "svd" and self.regularisation == 1:
             reasons.append(
                 "k = 1: only the normalisation comes from the data, the shape is the MC truth's"
             )
         for name, m in self.methods.items():
-            if m.k_scan is None or self.k not in m.k_scan.k:
+            if m.scan is None:
                 continue
-            bias = m.k_scan.at(self.k)["rms_bias"]
+            value = m.scan.nearest(self.regularisation)
+            bias = m.scan.at(value)["rms_bias"]
             if bias > DEGENERATE_BIAS:
                 reasons.append(
-                    f"{name}: RMS closure bias {bias:.0%} at k = {self.k} "
+                    f"{name}: RMS closure bias {bias:.0%} at {self.parameter} = {value:.3g} "
                     f"(above {DEGENERATE_BIAS:.0%})"
                 )
         return reasons
@@ -223,17 +259,17 @@ class UnfoldStudy:
         methods = {}
         for name, m in self.methods.items():
             entry = {
-                "unfolded": m.svd.unfolded.tolist(),
+                "unfolded": m.result.unfolded.tolist(),
                 "rel_uncertainty": m.rel_uncertainty.tolist(),
                 "ratio_to_truth": None if m.ratio_to_truth is None else m.ratio_to_truth.tolist(),
-                "k": m.svd.regularisation,
-                "covariance": m.svd.covariance.tolist(),
+                self.parameter: m.result.regularisation,
+                "covariance": m.result.covariance.tolist(),
                 "truth": m.truth.tolist(),
                 "measured": m.measured.tolist(),
                 "valid_fraction": m.valid_fraction,
                 "efficiency": m.response.efficiency.tolist(),
                 "purity": m.response.purity.tolist(),
-                "d": np.asarray(m.svd.diagnostics.get("d", [])).tolist(),
+                "d": np.asarray(m.result.diagnostics.get("d", [])).tolist(),
                 "bayes": {
                     "unfolded": m.bayes.unfolded.tolist(),
                     "rel_uncertainty": m.bayes.relative_uncertainty.tolist(),
@@ -242,10 +278,10 @@ class UnfoldStudy:
             }
             if m.response_covariance is not None:
                 entry["rel_uncertainty_with_response"] = m.rel_uncertainty_with_response.tolist()
-            if m.k_scan is not None:
-                entry["k_scan"] = m.k_scan.to_dict()
-            elif m.k_scan_error is not None:
-                entry["k_scan"] = {"error": m.k_scan_error}
+            if m.scan is not None:
+                entry["scan"] = m.scan.to_dict()
+            elif m.scan_error is not None:
+                entry["scan"] = {"error": m.scan_error}
             methods[name] = entry
         methods.update({name: {"error": reason} for name, reason in self.failures.items()})
         return {
@@ -257,14 +293,16 @@ class UnfoldStudy:
                 "labels": self.bin_labels(),
                 **self._binning_json(),
             },
+            "algorithm": self.algorithm,
+            "parameter": self.parameter,
             "backend": self.backend,
             "curvature": self.curvature,
-            "equal_bias_scan": "numpy SVD, curvature on the grid, whatever the backend",
+            "equal_bias_scan": "numpy (SVD: curvature on the grid), whatever the backend",
             "channel": self.channel,
             "n_events": self.n_events,
             "input": input_name,
             "split": "response from even entries, unfolded: odd entries",
-            "k_rule": self.k_rule,
+            "rule": self.rule,
             "reference": REFERENCE,
             "degenerate": self.degenerate_reasons(),
             "methods": methods,
@@ -372,9 +410,13 @@ def unfold_methods(
     events: PaddedEvents,
     results: dict[str, NeutrinoResult],
     *,
+    algorithm: str = "svd",
     backend: str = "auto",
     k: int | None = None,
     k_rule: str = "half",
+    tau: float | None = None,
+    tau_rule: str = "l-curve",
+    iterations: int | None = None,
     mtt_edges=MTT_EDGES,
     ptt_edges=PTT_EDGES,
     response_toys: int = 0,
@@ -384,12 +426,19 @@ def unfold_methods(
     min_bin_events: float = MIN_BIN_EVENTS,
     posterior_estimate: str = "draws",
 ) -> UnfoldStudy:
-    """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring);
-    ``min_bin_events`` 0 keeps the binning as given; ``posterior_estimate``: see
-    :data:`POSTERIOR_ESTIMATES`."""
+    """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring) by
+    ``algorithm`` (``svd`` with ``backend``, ``tunfold`` or ``bayes``); its regularisation is
+    ``k``, ``tau`` or ``iterations`` when given, else chosen on the reference by ``k_rule``
+    (:data:`K_RULES`), ``tau_rule`` (:data:`TAU_RULES`) or, for the iterations, the
+    equal-bias rule; ``min_bin_events`` 0 keeps the binning as given; ``posterior_estimate``:
+    see :data:`POSTERIOR_ESTIMATES`."""
+    if algorithm not in PARAMETERS:
+        raise UnfoldingError(
+            f"unknown algorithm {algorithm!r}; choose one of {', '.join(PARAMETERS)}"
+        )
     truth_values = truth_observables(events)
     names = [name for name in with_reference(list(results), False) if name in results]
-    concrete = resolve_backend(backend)
+    concrete = resolve_backend(backend) if algorithm == "svd" else "numpy"
     rng = np.random.default_rng(seed)
 
     def build(mtt, ptt) -> dict[str, ClosureSplit]:
@@ -411,19 +460,33 @@ def unfold_methods(
     n_bins = (len(mtt_edges) - 1) * (len(ptt_edges) - 1)
     if n_bins == 1:
         raise UnfoldingError(_single_bin_reason(len(events), binning))
-    if k is not None and k > n_bins:
+    if algorithm == "svd" and k is not None and k > n_bins:
         raise UnfoldingError(f"k = {k} exceeds the {n_bins} bins unfolded; choose k ≤ {n_bins}")
 
-    if k is None:
-        k = choose_k(built[names[0]].response(), built[names[0]].measured, k_rule)
-        rule = f"{k_rule} rule on the {names[0]} unfolding, common to all methods"
+    parameter = PARAMETERS[algorithm]
+    first = built[names[0]]
+    values = scan_values(algorithm, first.response())
+    scans, scan_errors = {}, {}
+    for name in progress_bar(iterable=names, desc="equal-bias scan", unit="method",
+                             disable=not progress):  # fmt: skip
+        try:
+            scans[name] = scan_regularisation(built[name], algorithm, values, rng=rng)
+        except UnfoldingError as error:  # the unfolding stands; only the comparison is lost
+            scan_errors[name] = str(error)
+    given = {"svd": k, "tunfold": tau, "bayes": iterations}[algorithm]
+    if given is None:
+        rule = {"svd": k_rule, "tunfold": tau_rule, "bayes": "equal-bias"}[algorithm]
+        value = choose_regularisation(algorithm, first, rule, scans.get(names[0]))
+        rule = f"{rule} rule on the {names[0]} unfolding, common to all methods"
     else:
-        rule = "given"
+        value, rule = given, "given"
 
     study = UnfoldStudy(
-        events.channel, len(events), concrete, int(k), rule, tuple(mtt_edges), tuple(ptt_edges)
-    )
+        events.channel, len(events), concrete, algorithm, value, rule,
+        tuple(mtt_edges), tuple(ptt_edges),
+    )  # fmt: skip
     study.binning = binning
+    setting = {"algorithm": algorithm, parameter: value}
     toys = progress_bar(
         total=response_toys * len(names), desc="response toys", unit="toy",
         disable=not (progress and response_toys),
@@ -432,7 +495,7 @@ def unfold_methods(
         method = built[name]
         response, (measured, w2), truth_test = method.response(), method.measured, method.truth
         try:
-            svd = unfold(response, measured, w2, k=k, backend=concrete)
+            result = unfold(response, measured, w2, backend=concrete, **setting)
             bayes = unfold(response, measured, w2, algorithm="bayes", iterations=BAYES_ITERATIONS)
         except UnfoldingError as error:
             if name == REFERENCE:
@@ -440,17 +503,14 @@ def unfold_methods(
             study.failures[name] = str(error)
             continue
         entry = MethodUnfolding(
-            name, response, measured, w2, truth_test, method.valid_fraction, svd, bayes
-        )
-        try:
-            entry.k_scan = scan_k(method, rng=rng)
-        except UnfoldingError as error:  # the unfolding stands; only the comparison is lost
-            entry.k_scan_error = str(error)
+            name, response, measured, w2, truth_test, method.valid_fraction, result, bayes,
+            scan=scans.get(name), scan_error=scan_errors.get(name),
+        )  # fmt: skip
         if response_toys:
 
             def unfold_toy(replica, m=measured, v=w2) -> np.ndarray:
                 toys.update()
-                return unfold(replica, m, v, k=k).unfolded
+                return unfold(replica, m, v, **setting).unfolded
 
             entry.response_covariance = response_toys_covariance(
                 response, unfold_toy, response_toys, rng
@@ -463,6 +523,32 @@ def unfold_methods(
         for entry in study.methods.values():
             entry.ratio_to_truth = entry.rel_uncertainty / reference.rel_uncertainty
     return study
+
+
+def choose_regularisation(
+    algorithm: str, split: ClosureSplit, rule: str, scan: KScan | None
+) -> float:
+    """The regularisation of ``algorithm`` for ``split``'s unfolding by ``rule``: SVD
+    :func:`choose_k`; TUnfold's τ from the L-curve or the minimum mean global correlation
+    (:mod:`unfolding.tunfold`); or, for every algorithm, the equal-bias rule — the value of
+    ``scan`` with the smallest √(σ² + bias²)."""
+    if rule == "equal-bias":
+        if scan is None:
+            raise UnfoldingError(
+                "the equal-bias rule needs the closure scan, which failed (too few events); "
+                "give the regularisation (--k, --tau or --iterations)"
+            )
+        return scan.best
+    response, (values, w2) = split.response(), split.measured
+    if algorithm == "svd":
+        return choose_k(response, (values, w2), rule)
+    if algorithm == "tunfold":
+        problem = tikhonov_problem(response, subtract_fakes(response, values), w2)
+        if rule == "l-curve":
+            return tau_from_l_curve(problem)
+        if rule == "global-correlation":
+            return tau_minimum_global_correlation(problem)
+    raise ValueError(f"unknown rule {rule!r} for {algorithm}")
 
 
 def _single_bin_reason(n_events: int, binning: Coarsening | None) -> str:
@@ -507,7 +593,7 @@ def format_table(study: UnfoldStudy) -> str:
     warnings = [study.binning_warning(), study.degenerate_warning()]
     lines = [
         *(warning for warning in warnings if warning),
-        f"m_tt × pT_t SVD unfolding, backend {study.backend}, k = {study.k} ({study.k_rule}); "
+        f"m_tt × pT_t unfolding: {study.setting()} ({study.rule}), backend {study.backend}; "
         f"{study.n_events} {study.channel} events, response from even entries, odd unfolded",
         f"curvature: {study.curvature}",
         header,
@@ -529,13 +615,13 @@ def format_table(study: UnfoldStudy) -> str:
     if ratios:
         lines.append("ratio to truth, median (mean) over bins: " + ", ".join(ratios))
     lines.extend(f"{name}: not unfolded: {why}" for name, why in study.failures.items())
-    scans = {name: m.k_scan for name, m in study.methods.items() if m.k_scan is not None}
+    scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
     if scans:
         lines.append(format_scan(scans, REFERENCE))
     lines.extend(
-        f"{name}: no equal-bias scan: {m.k_scan_error}"
+        f"{name}: no equal-bias scan: {m.scan_error}"
         for name, m in study.methods.items()
-        if m.k_scan_error is not None
+        if m.scan_error is not None
     )
     lines.append(
         "valid fraction: "

@@ -61,7 +61,7 @@ def _scan(events, results, stress=0.0):
         mtt_edges=(300.0, 450.0, 600.0, 1200.0),
         ptt_edges=(0.0, 100.0, 400.0),
     )
-    return {name: m.k_scan for name, m in study.methods.items()}
+    return {name: m.scan for name, m in study.methods.items()}
 
 
 def test_truth_closure_is_consistent_with_zero_bias(smeared_dilepton):
@@ -70,7 +70,7 @@ def test_truth_closure_is_consistent_with_zero_bias(smeared_dilepton):
     biased at strong regularisation, and the χ² sees it."""
     results = {"truth": reconstruct("truth", smeared_dilepton)}
     closure = _scan(smeared_dilepton, results)["truth"]
-    assert closure.k == (1, 2, 3, 4, 5, 6)
+    assert closure.values == (1, 2, 3, 4, 5, 6)
     assert all(stats.chi2.sf(chi2, 6) > 0.001 for chi2 in closure.closure_chi2[1:])
     assert closure.closure_chi2[0] > 100  # k = 1 (one SVD component) distorts even a closure
     stressed = _scan(smeared_dilepton, results, stress=3.0)["truth"]
@@ -93,11 +93,33 @@ def test_posterior_result_is_oversampled(smeared_dilepton):
     )
     point, oversampled = study.methods["truth"], study.methods["copies"]
     np.testing.assert_allclose(oversampled.measured, point.measured)
-    np.testing.assert_allclose(oversampled.svd.unfolded, point.svd.unfolded, rtol=1e-9)
-    np.testing.assert_allclose(oversampled.svd.covariance, point.svd.covariance, rtol=1e-9)
+    np.testing.assert_allclose(oversampled.result.unfolded, point.result.unfolded, rtol=1e-9)
+    np.testing.assert_allclose(oversampled.result.covariance, point.result.covariance, rtol=1e-9)
     mean = unfold_methods(
         events, {"copies": copies}, backend="numpy", progress=False, k=3, posterior_estimate="mean"
     ).methods["copies"]
-    np.testing.assert_allclose(mean.svd.unfolded, point.svd.unfolded, rtol=1e-9)
+    np.testing.assert_allclose(mean.result.unfolded, point.result.unfolded, rtol=1e-9)
     with pytest.raises(ValueError, match="posterior_estimate"):
         unfold_methods(events, {"copies": copies}, progress=False, posterior_estimate="mode")
+
+
+@pytest.mark.parametrize("algorithm", ["tunfold", "bayes"])
+def test_tunfold_and_bayes_close_and_show_their_regularisation_bias(smeared_dilepton, algorithm):
+    """Truth-ν closure is consistent with zero bias at every τ / number of iterations; with
+    stressed pseudo-data the strongest regularisation (largest τ, one iteration) is the most
+    biased; the iterations default to the equal-bias choice of the truth scan."""
+    results = {"truth": reconstruct("truth", smeared_dilepton)}
+    settings = {"algorithm": algorithm, "backend": "numpy", "progress": False}
+    edges = {"mtt_edges": (300.0, 450.0, 600.0, 1200.0), "ptt_edges": (0.0, 100.0, 200.0, 400.0)}
+    closure = unfold_methods(smeared_dilepton, results, **settings, **edges)
+    scan = closure.methods["truth"].scan
+    assert scan.parameter == {"tunfold": "tau", "bayes": "iterations"}[algorithm]
+    assert all(stats.chi2.sf(chi2, 9) > 0.001 for chi2 in scan.closure_chi2)
+    if algorithm == "bayes":
+        assert closure.regularisation == scan.best
+    else:
+        assert scan.values[0] < closure.regularisation < scan.values[-1]
+    stressed = unfold_methods(smeared_dilepton, results, stress=3.0, **settings, **edges)
+    bias = stressed.methods["truth"].scan.rms_bias
+    strongest, weakest = (bias[-1], bias[0]) if algorithm == "tunfold" else (bias[0], bias[-1])
+    assert strongest > 2 * weakest and strongest > 0.02

@@ -36,7 +36,7 @@ def test_small_samples_give_a_flagged_result_or_a_one_line_refusal(n_events, tmp
     bins = data["bins"]
     entry = data["methods"]["truth"]
     single_axis = min(len(bins["mtt"]), len(bins["ptt"])) == 2
-    biased = entry["k_scan"]["rms_bias"][entry["k"] - 1] > DEGENERATE_BIAS
+    biased = entry["scan"]["rms_bias"][entry["k"] - 1] > DEGENERATE_BIAS
     assert len(entry["unfolded"]) > 1
     reasons = data["degenerate"]
     assert any("single" in reason for reason in reasons) == single_axis

@@ -379,7 +379,7 @@ def test_study_method_failures_are_misses_and_cost_precision(dilepton_events):
     np.testing.assert_allclose(truth.ratio_to_truth, 1.0)
     # half the events: about sqrt(2) larger relative uncertainties, same unfolded total
     assert 1.2 < np.median(half.ratio_to_truth) < 1.7
-    assert half.svd.unfolded.sum() == pytest.approx(truth.truth.sum(), rel=0.05)
+    assert half.result.unfolded.sum() == pytest.approx(truth.truth.sum(), rel=0.05)
 
 
 def test_study_records_a_method_that_cannot_be_unfolded(dilepton_events):

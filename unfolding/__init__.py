@@ -1,4 +1,4 @@
-"""Response matrices and SVD unfolding, independent of :mod:`nuanalysis`.
+"""Response matrices and SVD, TUnfold-like and D'Agostini unfolding, free of :mod:`nuanalysis`.
 
 Hist objects or arrays in, arrays out.
 
@@ -8,7 +8,7 @@ Hist objects or arrays in, arrays out.
 >>> result.unfolded, result.covariance, result.relative_uncertainty             # doctest: +SKIP
 """
 
-from unfolding.api import measured_inputs, subtract_fakes, unfold
+from unfolding.api import ALGORITHMS, measured_inputs, subtract_fakes, tikhonov_problem, unfold
 from unfolding.backends import BACKENDS, SVD_BACKENDS, get_backend, resolve_backend
 from unfolding.bayes import bayes_unfold
 from unfolding.errors import UnfoldingError
@@ -17,6 +17,12 @@ from unfolding.response import Response
 from unfolding.result import UnfoldResult
 from unfolding.svd import svd_unfold
 from unfolding.svd_backend import SvdBackend
+from unfolding.tunfold import (
+    TikhonovProblem,
+    tau_from_l_curve,
+    tau_minimum_global_correlation,
+    tunfold,
+)
 from unfolding.uncertainties import (
     bootstrap_covariance,
     correlation_matrix,
@@ -27,10 +33,12 @@ from unfolding.uncertainties import (
 )
 
 __all__ = [
+    "ALGORITHMS",
     "BACKENDS",
     "SVD_BACKENDS",
     "Response",
     "SvdBackend",
+    "TikhonovProblem",
     "UnfoldResult",
     "UnfoldingError",
     "bayes_unfold",
@@ -47,5 +55,9 @@ __all__ = [
     "response_toys_covariance",
     "subtract_fakes",
     "svd_unfold",
+    "tau_from_l_curve",
+    "tau_minimum_global_correlation",
+    "tikhonov_problem",
+    "tunfold",
     "unfold",
 ]

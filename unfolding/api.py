@@ -10,9 +10,13 @@ from unfolding.bayes import bayes_unfold
 from unfolding.errors import UnfoldingError
 from unfolding.response import Response
 from unfolding.result import UnfoldResult
+from unfolding.tunfold import TikhonovProblem
 from unfolding.validation import as_covariance, check_non_negative
 
-ALGORITHMS = ("svd", "bayes")
+ALGORITHMS = ("svd", "tunfold", "bayes")
+
+PARAMETERS = {"svd": "k", "tunfold": "tau", "bayes": "iterations"}
+"""The keyword of :func:`unfold` that sets each algorithm's regularisation."""
 
 
 def measured_inputs(response: Response, measured, covariance=None) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +49,7 @@ def unfold(
     algorithm: str = "svd",
     k: int | None = None,
     iterations: int = 4,
+    tau: float | None = None,
     backend: str = "numpy",
 ) -> UnfoldResult:
     """Unfold ``measured`` with ``response``; fakes are subtracted first.
@@ -52,7 +57,8 @@ def unfold(
     ``algorithm="svd"`` needs ``k``; ``backend`` is ``auto``, ``roounfold``,
     ``root`` or ``numpy``, each given the same fake-subtracted spectrum
     (:mod:`unfolding.svd_backend`). ``algorithm="bayes"`` (D'Agostini) runs in numpy for
-    ``iterations`` iterations. The MC response, truth and the measured
+    ``iterations`` iterations. ``algorithm="tunfold"`` needs ``tau``
+    (:func:`tikhonov_problem`). The MC response, truth and the measured
     spectrum must be non-negative; the truth bins non-empty.
     """
     if algorithm not in ALGORITHMS:
@@ -65,10 +71,29 @@ def unfold(
     signal = subtract_fakes(response, values)
     if algorithm == "bayes":
         return bayes_unfold(signal, covariance, response.matrix, response.truth, iterations)
+    if algorithm == "tunfold":
+        if tau is None:
+            raise UnfoldingError("TUnfold needs a regularisation strength τ (unfolding.tunfold)")
+        return tikhonov_problem(response, signal, covariance).solve(tau)
     if k is None:
         raise UnfoldingError(
             "SVD unfolding needs a regularisation k (see unfolding.regularisation)"
         )
     return get_backend(backend).svd_unfold(
         signal, covariance, response.matrix, response.truth, k, response.shape
+    )
+
+
+def tikhonov_problem(response: Response, signal: np.ndarray, covariance) -> TikhonovProblem:
+    """TUnfold's problem for ``response`` and the fake-subtracted ``signal``
+    (:mod:`unfolding.tunfold`): the curvature along each axis of the response's grid, of the
+    density (counts over the bin's width or area, TUnfoldDensity's bin-width mode), relative
+    to the MC truth scaled to the signal's normalisation (``SetBias``), with the area
+    constraint."""
+    grids = np.meshgrid(*(np.diff(axis.edges) for axis in response.axes), indexing="ij")
+    widths = np.prod(grids, axis=0).reshape(-1)
+    matched = response.matrix.sum()
+    bias = response.truth * (signal.sum() / matched if matched > 0 else 1.0)
+    return TikhonovProblem.build(
+        signal, covariance, response.matrix, response.truth, response.shape, widths, bias
     )

@@ -15,8 +15,8 @@ class UnfoldResult:
     :class:`unfolding.response.Response` for the flattening order).
     ``covariance`` is the propagation of the measured spectrum's covariance
     (for SVD: Höcker & Kartvelishvili eq. 47, TSVDUnfold's ``GetXtau``).
-    ``algorithm`` is ``"svd"`` or ``"bayes"``; ``regularisation`` the SVD ``k``
-    or the number of Bayesian iterations. ``diagnostics`` holds algorithm
+    ``algorithm`` is ``"svd"``, ``"tunfold"`` or ``"bayes"``; ``regularisation`` the SVD
+    ``k``, TUnfold's τ or the number of Bayesian iterations. ``diagnostics`` holds algorithm
     specifics: for SVD the rotated coefficients ``d`` (``|d_i|``, eq. 38) and
     the ``singular_values`` of the rescaled response, ``tau`` = s_k², and
     ``inverse_covariance`` (``GetXinv``).
@@ -25,7 +25,7 @@ class UnfoldResult:
     unfolded: np.ndarray
     covariance: np.ndarray
     algorithm: str
-    regularisation: int
+    regularisation: int | float
     backend: str
     diagnostics: dict[str, np.ndarray | float] = field(default_factory=dict)
 

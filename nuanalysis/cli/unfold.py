@@ -1,4 +1,5 @@
-"""``nuanalysis unfold``: SVD-unfold m_tt × pT_t with each method's neutrinos.
+"""``nuanalysis unfold``: unfold m_tt × pT_t (SVD, TUnfold or D'Agostini) with each method's
+neutrinos.
 
 See README.md, "Usage", docs/outputs.md, and :mod:`nuanalysis.unfold_study`. Input,
 model, chunking, seed and dask options are those shared with ``compare``
@@ -42,11 +43,20 @@ def parse_edges(
 @click.command(name="unfold")
 @run_options(default_channel="dilepton")
 @click.option(
+    "--algorithm",
+    type=click.Choice(["svd", "tunfold", "bayes"]),
+    default="svd",
+    show_default=True,
+    help="SVD (Höcker–Kartvelishvili), TUnfold's Tikhonov least squares in numpy (curvature "
+    "along each axis, area constraint) or D'Agostini's iterative Bayesian unfolding",
+)
+@click.option(
     "--backend",
     type=click.Choice(["auto", "roounfold", "root", "numpy"]),
     default="auto",
     show_default=True,
-    help="SVD implementation: RooUnfoldSvd, ROOT's TSVDUnfold or numpy",
+    help="SVD implementation: RooUnfoldSvd, ROOT's TSVDUnfold or numpy (numpy alone "
+    "regularises along each axis of the m_tt × pT_t grid)",
 )
 @click.option(
     "--out",
@@ -75,6 +85,28 @@ def parse_edges(
     show_default=True,
     help="k when --k is not given: n/2 (RooUnfoldSvd's default), minimum global correlation "
     "or the |d_i| > 1 count, on the truth-neutrino unfolding",
+)
+@click.option(
+    "--tau",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="TUnfold regularisation strength τ for every method (default: chosen by --tau-rule)",
+)
+@click.option(
+    "--tau-rule",
+    type=click.Choice(["l-curve", "global-correlation", "equal-bias"]),
+    default="l-curve",
+    show_default=True,
+    help="τ when --tau is not given: the L-curve's corner, the minimum mean global "
+    "correlation, or the smallest √(σ² + bias²) of the closure scan, on the truth-neutrino "
+    "unfolding",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    default=None,
+    help="D'Agostini iterations for every method (default: the smallest √(σ² + bias²) of the "
+    "truth-neutrino closure scan, the equal-bias rule)",
 )
 @click.option(
     "--response-toys",
@@ -115,18 +147,22 @@ def parse_edges(
 )
 def command(
     request: RunRequest,
+    algorithm,
     backend,
     out_dir,
     json_path,
     k,
     k_rule,
+    tau,
+    tau_rule,
+    iterations,
     response_toys,
     mtt_edges,
     ptt_edges,
     min_bin_events,
     stress,
 ) -> None:
-    """SVD-unfold m_tt × pT_t with each method's neutrinos (dilepton events).
+    """Unfold m_tt × pT_t with each method's neutrinos (dilepton events).
 
     Each method's response is filled from the even entries of the sample and
     its reco m_tt × pT_t of the odd entries is unfolded (fakes subtracted,
@@ -159,9 +195,13 @@ def command(
         study = unfold_methods(
             run.events,
             run.results,
+            algorithm=algorithm,
             backend=backend,
             k=k,
             k_rule=k_rule,
+            tau=tau,
+            tau_rule=tau_rule,
+            iterations=iterations,
             response_toys=response_toys,
             seed=request.seed,
             stress=stress,
