@@ -153,8 +153,8 @@ def mtt_median_note(summary: dict) -> str:
         text += (
             " For the flow's mode: the most probable point of the whole neutrino solution (6-D "
             "for two neutrinos) is not the most probable m_tt — where the posterior is broad or "
-            "has several solutions the mode sits at low m_tt. flow-posterior (every draw) gives "
-            "the m_tt distribution."
+            "has several solutions the mode sits at low m_tt. unfold and masscan take "
+            "flow-posterior with every posterior draw (oversampled), not the mode."
         )
     return text
 
