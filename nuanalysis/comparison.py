@@ -237,10 +237,10 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
             "m(ℓν) and m(bℓν) of the t → ℓ⁺νb side (semileptonic: the lepton's side), the b "
             "jet truth-matched; black: the same with the generator's neutrino. m_tt with each "
             "method's neutrinos and b ↔ lepton pairing; black: the generator's tops. "
-            "Reconstructed m_tt can fall below 2 m_t = 345 GeV, where the generator's cannot: "
-            "a reconstructed top (b jet + lepton + neutrino) is not on its mass shell — jet "
+            "Reconstructed m_tt falls below 2 m_t = 345 GeV, where the generator's hardly "
+            "does: a reconstructed top (b jet + lepton + neutrino) is off its mass shell — jet "
             "resolution, a wrong pairing, an approximate neutrino — while the generator's tops "
-            "are within their width of it.",
+            "are within their width (1.4 GeV) of it.",
         )
     )
     methods = summary["methods"]
