@@ -153,8 +153,8 @@ def mtt_median_note(summary: dict) -> str:
         text += (
             " For the flow's mode: the most probable point of the whole neutrino solution (6-D "
             "for two neutrinos) is not the most probable m_tt — where the posterior is broad or "
-            "has several solutions the mode sits at low m_tt. flow-posterior (every draw) gives "
-            "the m_tt distribution."
+            "has several solutions the mode sits at low m_tt. unfold and masscan take "
+            "flow-posterior with every posterior draw (oversampled), not the mode."
         )
     return text
 
@@ -230,10 +230,10 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
             "m(ℓν) and m(bℓν) of the t → ℓ⁺νb side (semileptonic: the lepton's side), the b "
             "jet truth-matched; black: the same with the generator's neutrino. m_tt with each "
             "method's neutrinos and b ↔ lepton pairing; black: the generator's tops. "
-            "Reconstructed m_tt can fall below 2 m_t = 345 GeV, where the generator's cannot: "
-            "a reconstructed top (b jet + lepton + neutrino) is not on its mass shell — jet "
+            "Reconstructed m_tt falls below 2 m_t = 345 GeV, where the generator's hardly "
+            "does: a reconstructed top (b jet + lepton + neutrino) is off its mass shell — jet "
             "resolution, a wrong pairing, an approximate neutrino — while the generator's tops "
-            "are within their width of it.",
+            "are within their width (1.4 GeV) of it.",
         )
     )
     methods = summary["methods"]

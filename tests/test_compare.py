@@ -305,7 +305,7 @@ def test_an_mtt_median_far_from_truths_is_explained():
     note = mtt_median_note(summary)
     assert "truth-ν column's: flow -28 GeV." in note
     assert "nw" not in note and "ellipse" not in note
-    assert "most probable point" in note and "flow-posterior" in note
+    assert "most probable point" in note and "every posterior draw" in note
     assert table_notes(summary) == [note]
     # without a truth column the reference is zero; a far median of a noisy sample is no news
     assert "zero's: flow -41 GeV" in mtt_median_note(_mtt_summary(flow=(-41.0, 4.0)))
