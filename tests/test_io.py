@@ -284,7 +284,7 @@ def test_to_padded_rejects_non_finite_events_built_in_memory(synthetic_ntuple):
     met = ak.to_numpy(events.met.pt).copy()
     met[5] = np.nan
     events["met"] = ak.zip({"pt": met, "phi": events.met.phi}, with_name="Momentum2D")
-    with pytest.raises(InputError, match=r"events: branch 'met' holds NaN .*entry 5\)"):
+    with pytest.raises(InputError, match=r"events: branch 'met\.pt' holds NaN .*entry 5\)"):
         io.to_padded(events)
 
 

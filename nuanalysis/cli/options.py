@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import tempfile
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,13 +283,19 @@ def run_options(default_channel: str | None, default_methods: str | None = None)
 
                 channel = channel or default_channel
                 paths = [str(demo_sample_path(channel))]
-            request = RunRequest(
-                methods=parse_methods(shared.pop("methods")),
-                paths=paths,
-                channel=channel,
-                **shared,
-            )
-            return function(request=request, **kwargs)
+            file_format = kwargs.pop("file_format")
+            with tempfile.TemporaryDirectory(prefix="nuanalysis-") as scratch:
+                if inputs and (shared["mapping"] is None or file_format != "auto"):
+                    from nuanalysis.formats.convert import ntuple_inputs
+
+                    paths = ntuple_inputs(paths, file_format, channel, Path(scratch))
+                request = RunRequest(
+                    methods=parse_methods(shared.pop("methods")),
+                    paths=paths,
+                    channel=channel,
+                    **shared,
+                )
+                return function(request=request, **kwargs)
 
         options = [
             click.option(
@@ -318,6 +325,15 @@ def run_options(default_channel: str | None, default_methods: str | None = None)
                     if default_channel
                     else "channel (default: read from the file)"
                 ),
+            ),
+            click.option(
+                "--format",
+                "file_format",
+                type=click.Choice(["auto", "ntuple", "nanoaod", "physlite"]),
+                default="auto",
+                show_default=True,
+                help="input format: our ntuple, CMS NanoAOD or ATLAS PHYSLITE (read with the "
+                "default object and --channel selection of nuanalysis.formats)",
             ),
             click.option(
                 "--mapping",

@@ -79,41 +79,89 @@ def pad_columns(columns: Columns, channel: str) -> PaddedEvents:
     return PaddedEvents(**values)
 
 
-def _columns_of(events: ak.Array) -> Columns:
-    """Schema-named columns of awkward events (the records :func:`read_events` builds)."""
-    columns = {f"met{suffix}": events.met[field] for suffix, field in (("", "pt"), ("_phi", "phi"))}
-    columns["weight"] = events.weight
-    sources = {"jet": events.jets, "lep": events.leptons}
+_RECORD_FIELDS = {
+    "jet": ("jets", ("pt", "eta", "phi", "mass", "btag", "match")),
+    "lep": ("leptons", ("pt", "eta", "phi", "mass", "charge", "pid")),
+}
+_TRUTH_RECORDS = {
+    "truth_nu": "neutrinos",
+    "truth_parton": "partons",
+    "truth_top": "top",
+    "truth_antitop": "antitop",
+}
+_OPTIONAL = {"match", "weight"}
+
+
+def _field(records: ak.Array, name: str, path: str):
+    """``records.name``: a field, or a coordinate vector computes (``pt`` of ``px, py``);
+    ``pid`` may be given as ``pdgId`` (signed, as in NanoAOD)."""
+    if name == "pid" and "pid" not in records.fields and "pdgId" in records.fields:
+        return abs(records.pdgId)
+    try:
+        return getattr(records, name)
+    except AttributeError:
+        raise InputError(
+            f"events: no field {path} (the records have {', '.join(records.fields) or 'none'})"
+        ) from None
+
+
+def columns_of_records(events: ak.Array) -> tuple[Columns, dict[str, str]]:
+    """Schema-named columns of awkward event records, and each column's field path.
+
+    The records are those :func:`~nuanalysis.io.read_events` builds, or any with
+    the same fields: ``jets`` (pt, eta, phi, mass, ``btag``), ``leptons`` (pt, eta,
+    phi, mass, ``charge``, ``pid`` or ``pdgId``), ``met`` (pt, phi), optionally
+    ``weight`` and ``truth``; momenta may be in any coordinates ``vector`` converts.
+    Labels (``'jets.pt'``) name the fields in error messages.
+    """
+    for name in ("jets", "leptons", "met"):
+        if name not in events.fields:
+            raise InputError(
+                f"events: no field {name!r} (the records have {', '.join(events.fields)}); "
+                "events need jets, leptons and met"
+            )
+    columns = {
+        "met": _field(events.met, "pt", "met.pt"),
+        "met_phi": _field(events.met, "phi", "met.phi"),
+    }
+    labels = {"met": "'met.pt'", "met_phi": "'met.phi'"}
+    if "weight" in events.fields:
+        columns["weight"], labels["weight"] = events.weight, "'weight'"
+    sources = {
+        prefix: (record, events[record], names)
+        for prefix, (record, names) in _RECORD_FIELDS.items()
+    }
     truth = events.truth if "truth" in events.fields else None
-    for record, prefix in (
-        ("neutrinos", "truth_nu"),
-        ("partons", "truth_parton"),
-        ("top", "truth_top"),
-        ("antitop", "truth_antitop"),
-    ):
+    for prefix, record in _TRUTH_RECORDS.items():
         if truth is not None and record in truth.fields:
-            sources[prefix] = truth[record]
-    for prefix, objects in sources.items():
-        for spec in schema.BRANCHES:
-            field = spec.name[len(prefix) + 1 :]
-            if spec.collection == prefix and field in objects.fields:
-                columns[spec.name] = objects[field]
-    return columns
+            fields = [s.name[len(prefix) + 1 :] for s in schema.BRANCHES if s.collection == prefix]
+            sources[prefix] = (f"truth.{record}", truth[record], fields)
+    for prefix, (path, objects, names) in sources.items():
+        for name in names:
+            if name in _OPTIONAL and name not in objects.fields:
+                continue
+            columns[f"{prefix}_{name}"] = _field(objects, name, f"{path}.{name}")
+            labels[f"{prefix}_{name}"] = repr(f"{path}.{name}")
+    return columns, labels
 
 
-def to_padded(events: ak.Array, channel: str | None = None) -> PaddedEvents:
-    """Check awkward events like the reader does, then pad them (:func:`pad_columns`).
+def to_padded(
+    events: ak.Array, channel: str | None = None, *, where: str = "events", first_entry: int = 0
+) -> PaddedEvents:
+    """Check awkward event records as the reader checks files, then pad (:func:`pad_columns`).
 
     For files, :func:`nuanalysis.io.iterate_padded` reads, checks and pads each
-    entry once; this is for events read with :func:`~nuanalysis.io.read_events`
-    and changed, or built in memory.
+    entry once; this is for records read with :func:`~nuanalysis.io.read_events`
+    and changed, or built in memory (:func:`columns_of_records`). Errors name
+    ``where``, the field and the entry (counted from ``first_entry``).
     """
-    columns = _columns_of(events)
+    columns, labels = columns_of_records(events)
     if len(events):
-        labels = {name: repr(name) for name in columns}
         for name, values in columns.items():
-            check_exact(values, schema.BY_NAME[name], labels[name], "events", 0, scores=False)
-        channel = check_columns(columns, labels, "events", 0, channel)
+            check_exact(
+                values, schema.BY_NAME[name], labels[name], where, first_entry, scores=False
+            )
+        channel = check_columns(columns, labels, where, first_entry, channel)
     elif channel is None:
-        raise InputError("no events: give the channel to pad an empty selection")
+        raise InputError(f"{where}: no events: give the channel to pad an empty selection")
     return pad_columns(columns, channel)
