@@ -25,7 +25,10 @@ from nuanalysis.flows.onnx_export import METADATA_KEY, export_metadata, export_o
 from nuanalysis.flows.presets import preset
 from nuanalysis.flows.runtime import OnnxRunner, TorchRunner
 from nuanalysis.io import demo_sample_path, load_padded
-from nuanalysis.methods.registry import reconstruct
+from nuanalysis.methods import flows as flow_methods
+from nuanalysis.methods.flows import draw_mtt, posterior_point
+from nuanalysis.methods.registry import NeutrinoResult, reconstruct
+from nuanalysis.observables import reco_observables
 from nuanalysis.runner import concatenate_results, iter_chunks
 
 torch.set_num_threads(1)
@@ -125,6 +128,54 @@ def test_latent_estimator_is_the_image_of_zero_noise(demo):
     assert not np.allclose(drawn, momenta)
     with pytest.raises(OptionError, match="estimator"):
         flow_mode(events, estimator="newton")
+
+
+def test_posterior_estimators_pick_the_stated_draw(demo):
+    """mtt-mean / mtt-median: the most probable of the window of draws nearest the posterior's
+    mean / median m_tt; a window of every draw is the mode, a window of one the nearest draw."""
+    events = demo["dilepton"].select(slice(0, 30))
+    rng = np.random.default_rng(1)
+    draws = events.truth_nu[:, None] + 40.0 * rng.normal(size=(30, 41, 2, 3))  # odd: one median
+    log_prob = rng.normal(size=(30, 41))
+    mtt, has_two = draw_mtt(events, draws)
+    assert has_two.all()
+    expected, _, ok = reco_observables(events, NeutrinoResult(draws[:, 3], np.ones(30, bool)))
+    np.testing.assert_allclose(mtt[ok, 3], expected[ok])
+    rows = np.arange(30)
+    for estimator, centre in (("mtt-mean", mtt.mean(1)), ("mtt-median", np.median(mtt, 1))):
+        nearest = np.argmin(np.abs(mtt - centre[:, None]), axis=1)
+        one, one_log_prob = posterior_point(events, draws, log_prob, estimator, mtt_window=1)
+        np.testing.assert_array_equal(one, draws[rows, nearest])
+        np.testing.assert_array_equal(one_log_prob, log_prob[rows, nearest])
+        window, _ = posterior_point(events, draws, log_prob, estimator, mtt_window=8)
+        chosen = np.array(
+            [np.flatnonzero((draws[i] == window[i]).all(axis=(1, 2)))[0] for i in rows]
+        )
+        rank = np.argsort(np.argsort(np.abs(mtt - centre[:, None]), axis=1), axis=1)
+        assert (rank[rows, chosen] < 8).all()
+        best_in_window = np.where(rank < 8, log_prob, -np.inf).max(axis=1)
+        np.testing.assert_array_equal(log_prob[rows, chosen], best_in_window)
+        every, _ = posterior_point(events, draws, log_prob, estimator, mtt_window=41)
+        np.testing.assert_array_equal(every, draws[rows, np.argmax(log_prob, axis=1)])
+    mean, no_log_prob = posterior_point(events, draws, log_prob, "mean")
+    np.testing.assert_allclose(mean, draws.mean(axis=1))
+    assert no_log_prob is None
+    with pytest.raises(OptionError, match="mtt_window"):
+        posterior_point(events, draws, log_prob, "mtt-mean", mtt_window=42)
+    with pytest.raises(OptionError, match="dilepton"):
+        reconstruct("flow", demo["semileptonic"].select(slice(0, 5)), estimator="mtt-mean")
+
+
+def test_posterior_estimators_do_not_depend_on_blocks_or_chunks(demo, monkeypatch):
+    events = demo["dilepton"].select(slice(0, 30))
+    options = {"estimator": "mtt-mean", "n_samples": 16, "mtt_window": 4, "seed": 2}
+    whole = reconstruct("flow", events, **options)
+    tail = reconstruct("flow", events.select(slice(10, None)), first_event_index=10, **options)
+    np.testing.assert_allclose(tail.momenta, whole.momenta[10:], rtol=1e-5, atol=1e-4)
+    monkeypatch.setattr(flow_methods, "EVENTS_PER_BLOCK", 7)
+    blocked = reconstruct("flow", events, **options)
+    np.testing.assert_allclose(blocked.momenta, whole.momenta, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(blocked.weight, whole.weight, rtol=1e-5)
 
 
 # ------------------------------------------------------------------ ONNX

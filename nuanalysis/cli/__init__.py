@@ -26,6 +26,7 @@ COMMANDS = {
     "unfold": "SVD-unfold m_tt × pT_t with each method's neutrinos.",
     "masscan": "Top-mass templates, calibration slope and template fit per method.",
     "export": "Export a trained model to ONNX for C++ frameworks (onnxruntime).",
+    "calibrate": "Coverage and PIT of a flow's posterior; fit and store a latent temperature.",
 }
 
 

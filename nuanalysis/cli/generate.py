@@ -54,6 +54,14 @@ from nuanalysis.padded import CHANNELS
     help="Detector passes per Pythia event: N > 1 re-uses each event N times with fresh "
     "smearing and b-tagging, each copy selected on its own (branches source_event, copy_index).",
 )
+@click.option(
+    "--detector",
+    type=click.Choice(["nominal", "degraded"]),
+    default="nominal",
+    show_default=True,
+    help="Detector configuration: nominal (ATLAS-like, the models' training) or degraded "
+    "(jet and MET resolutions 20 % worse, 60 % b-tag efficiency).",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -64,6 +72,7 @@ def command(
     top_mass: float,
     jobs: int,
     resmear: int,
+    detector: str,
 ) -> None:
     """Generate pp → tt̄ events at 13 TeV and write the selected ones.
 
@@ -75,13 +84,22 @@ def command(
     """
     import nuanalysis
     from nuanalysis.cli.train import command_line
+    from nuanalysis.generation.detector import DETECTORS
     from nuanalysis.generation.record import write_generation_record
     from nuanalysis.generation.runner import generate
     from nuanalysis.io import write_ntuple
     from nuanalysis.outputs import atomic_file, check_output
 
     check_output(out, "--out")
-    result = generate(channel, n_events, seed=seed, top_mass=top_mass, jobs=jobs, resmear=resmear)
+    result = generate(
+        channel,
+        n_events,
+        seed=seed,
+        top_mass=top_mass,
+        jobs=jobs,
+        resmear=resmear,
+        params=DETECTORS[detector],
+    )
     record = {
         "command": command_line(ctx),
         "version": nuanalysis.__version__,
@@ -89,6 +107,7 @@ def command(
         "seed": seed,
         "top_mass": top_mass,
         "resmear": resmear,
+        "detector": detector,
         "n_selected": result.n_selected,
         "n_generated": result.n_generated,
         "seconds": round(result.seconds, 1),

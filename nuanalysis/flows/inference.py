@@ -26,6 +26,10 @@ Estimators of the most probable solution (``estimator``):
   pass, ~50× faster, but not the density's mode: on held-out samples its
   m(ℓν) width68 is ~55 % wider than the 256-draw mode's (dilepton η 11–15 %).
 
+Posterior draws (:func:`sample_posterior`) are ``x = f⁻¹(T·z | event)`` with the
+model's latent temperature T (1 unless ``nuanalysis calibrate`` stored one in
+the model file, :mod:`nuanalysis.calibration`); the modes never use it.
+
 ``backend`` (``"torch"`` or ``"onnx"``) picks the runner
 (:mod:`nuanalysis.flows.runtime`); a ``.onnx`` model path implies ``"onnx"``,
 whose ascent steps along forward differences (a graph has no autograd): the
@@ -97,21 +101,26 @@ def _draw(
     first_event_index: int,
     backend: str,
     latent_mode: bool = False,
+    temperature: float | None = 1.0,
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """Per batch of events: (slice, (b, S, n_nu, 3) momenta, (b, S) log-probs).
 
-    ``latent_mode``: zero noise (one draw, the latent mode's image) instead of seeded noise.
+    ``latent_mode``: zero noise (one draw, the latent mode's image) instead of seeded noise;
+    ``temperature`` scales the noise (None: the model's :attr:`temperature`).
     """
     if n_samples < 1:
         raise OptionError(f"n_samples must be positive, got {n_samples}")
     if first_event_index < 0:
         raise OptionError(f"first_event_index must be non-negative, got {first_event_index}")
     runner = model_runner(model, events.channel, "flow", backend)
+    scale = runner.temperature if temperature is None else temperature
+    if not (np.isfinite(scale) and scale > 0):
+        raise OptionError(f"the latent temperature must be positive, got {scale}")
     features = event_features(events)
     for part in _batches(len(events), n_samples):
         n = part.stop - part.start
         shape = (n, n_samples, runner.n_targets)
-        noise = _noise(seed, first_event_index + part.start, shape, latent_mode)
+        noise = np.float32(scale) * _noise(seed, first_event_index + part.start, shape, latent_mode)
         drawn, log_prob = runner.sample_from_noise(features.select(part), noise)
         yield part, momenta_from_targets(drawn, runner.n_neutrinos), log_prob.astype(np.float64)
 
@@ -123,6 +132,7 @@ def sample_posterior(
     seed: int = 0,
     first_event_index: int = 0,
     backend: str = "torch",
+    temperature: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_samples`` neutrino solutions per event from the flow.
 
@@ -132,11 +142,15 @@ def sample_posterior(
     own coordinates (px, py, η) per neutrino, in GeV⁻²-per-neutrino units.
     ``model`` is a path (``.pt`` or ``.onnx``), a loaded model, or None for the
     package's pretrained model of the events' channel. Event i's draws depend
-    only on ``seed`` and its global index ``first_event_index + i``.
+    only on ``seed`` and its global index ``first_event_index + i``. The latent
+    noise is scaled by ``temperature`` (None: the model's, 1 unless recalibrated).
     """
     samples = np.zeros((len(events), n_samples, events.n_neutrinos, 3))
     log_prob = np.zeros((len(events), n_samples))
-    for part, momenta, logp in _draw(events, n_samples, model, seed, first_event_index, backend):
+    draws = _draw(
+        events, n_samples, model, seed, first_event_index, backend, temperature=temperature
+    )
+    for part, momenta, logp in draws:
         samples[part], log_prob[part] = momenta, logp
     return samples, log_prob
 

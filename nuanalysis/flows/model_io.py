@@ -5,8 +5,10 @@ The file is a plain dictionary (loadable with ``torch.load(weights_only=True)``)
 hyper-parameters, feature definitions), ``state_dict`` (weights and the fitted
 scalers) and ``metadata`` (preset, package version, command line, training
 summary, and ``history``: one entry per ``nuanalysis train`` call that shaped
-the weights, see :mod:`nuanalysis.flows.history`). A file whose config has no
-``frame`` predates the canonical frame and is a lab-frame model.
+the weights, see :mod:`nuanalysis.flows.history`; ``calibration``: the latent
+temperature fitted by ``nuanalysis calibrate``, see :func:`latent_temperature`).
+A file whose config has no ``frame`` predates the canonical frame and is a
+lab-frame model; one without ``calibration`` draws at temperature 1.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ MODEL_TYPES: dict[str, type[EventModel]] = {
 }
 
 SHIPPED_FILES = {"flow": "model_{channel}.pt", "ff": "ff_{channel}.pt"}
+
+CALIBRATION_KEY = "calibration"
+"""``metadata`` key of the recalibration record (:mod:`nuanalysis.calibration`)."""
 
 
 CONFIG_KEYS = ("channel", "model_type", "encoder", "hyper_parameters", "features")
@@ -172,6 +177,13 @@ def load_model(
     model.metadata = payload["metadata"]
     model.source = str(path)
     return model.to(device).eval()
+
+
+def latent_temperature(metadata: dict | None) -> float:
+    """The temperature T of a flow's posterior draws, x = f⁻¹(T·z | event), recorded in
+    ``metadata[CALIBRATION_KEY]`` by ``nuanalysis calibrate --save-model``
+    (:mod:`nuanalysis.calibration`); 1 for a model never recalibrated."""
+    return float((metadata or {}).get(CALIBRATION_KEY, {}).get("temperature", 1.0))
 
 
 def check_finite_weights(model: EventModel, name: str) -> None:

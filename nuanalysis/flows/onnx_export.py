@@ -51,6 +51,7 @@ from nuanalysis.flows.features import (
     TARGET_FEATURES,
     EventFeatures,
 )
+from nuanalysis.flows.model_io import CALIBRATION_KEY
 from nuanalysis.padded import MAX_JETS, N_LEPTONS
 
 ONNX_FORMAT_VERSION = 1
@@ -142,6 +143,7 @@ def export_metadata(model: EventModel) -> dict:
         "package_version": nuanalysis.__version__,
         "source": model.source,
         "config": model.config(),
+        CALIBRATION_KEY: (getattr(model, "metadata", None) or {}).get(CALIBRATION_KEY, {}),
         "inputs": input_layout(model),
         "outputs": [
             {

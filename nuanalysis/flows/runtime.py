@@ -6,7 +6,8 @@ backends): ``sample_from_noise(features, noise) → (samples, log_prob)`` for a
 flow and ``predict(features) → prediction`` for ν-FF, numpy in and out, in
 the layout of :mod:`nuanalysis.flows.onnx_export`, and ``ascend_mode`` (the
 ``ascent`` estimator, :mod:`nuanalysis.flows.ascent`): by autograd in torch,
-by forward differences over the graph's sampling pass in onnxruntime.
+by forward differences over the graph's sampling pass in onnxruntime. Each
+holds the model's latent ``temperature`` (1 unless recalibrated).
 
 ``backend="onnx"`` runs a ``.onnx`` file written by ``nuanalysis export`` (a
 ``model`` path ending in ``.onnx`` implies it), or exports a torch model in
@@ -29,7 +30,12 @@ from nuanalysis.errors import ModelError, OptionError, first_line
 from nuanalysis.flows.ascent import ascend_mode, ascend_mode_by_differences
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import TARGET_FEATURES, EventFeatures
-from nuanalysis.flows.model_io import check_model_config, read_model_file, resolve_model
+from nuanalysis.flows.model_io import (
+    check_model_config,
+    latent_temperature,
+    read_model_file,
+    resolve_model,
+)
 from nuanalysis.flows.onnx_export import (
     FEATURE_INPUTS,
     METADATA_KEY,
@@ -51,6 +57,7 @@ class TorchRunner:
         self.model = model
         self.n_neutrinos = model.n_neutrinos
         self.n_targets = model.n_targets
+        self.temperature = latent_temperature(getattr(model, "metadata", None))
 
     def sample_from_noise(
         self, features: EventFeatures, noise: np.ndarray
@@ -102,6 +109,7 @@ class OnnxRunner:
         except Exception as error:  # onnxruntime's own exception types, not exported
             raise ModelError(f"onnxruntime cannot load {name}: {first_line(error)}") from None
         self.metadata = metadata
+        self.temperature = latent_temperature(metadata)
         self.n_neutrinos = N_NEUTRINOS[channel]
         self.n_targets = len(TARGET_FEATURES) * self.n_neutrinos
 

@@ -12,12 +12,15 @@ The model acts on Pythia's stable particles (no pile-up, no material):
   smeared leptons and a smeared soft term (everything visible not in either).
 
 All parameters live in :class:`DetectorParameters`; :data:`ATLAS_LIKE` is the
-configuration the generator uses.
+configuration the generator uses by default (and the models were trained on);
+:data:`DEGRADED` is a worse detector that shows what a mismatch between a
+user's detector and the training costs (``nuanalysis generate --detector``,
+:data:`DETECTORS`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -143,3 +146,28 @@ class DetectorParameters:
 
 ATLAS_LIKE = DetectorParameters()
 """The detector configuration of ``nuanalysis generate``."""
+
+
+DEGRADATION = 1.2
+"""Factor on every jet-energy and soft-term resolution parameter of :data:`DEGRADED`."""
+
+
+def _scaled(terms: tuple[float, float, float]) -> tuple[float, float, float]:
+    noise, stochastic, constant = terms
+    return DEGRADATION * noise, DEGRADATION * stochastic, DEGRADATION * constant
+
+
+DEGRADED = replace(
+    ATLAS_LIKE,
+    jet_resolution_central=_scaled(ATLAS_LIKE.jet_resolution_central),
+    jet_resolution_endcap=_scaled(ATLAS_LIKE.jet_resolution_endcap),
+    jet_resolution_forward=_scaled(ATLAS_LIKE.jet_resolution_forward),
+    met_soft_resolution=DEGRADATION * ATLAS_LIKE.met_soft_resolution,
+    btag_efficiency_b=0.60,
+)
+"""A detector the models never saw: jet energy and MET soft-term resolutions 20 % worse
+(so the MET, built from the smeared jets, is too) and a 60 % b-tag working point (b-jet
+efficiency 0.60 instead of 0.70; mistag rates kept)."""
+
+DETECTORS = {"nominal": ATLAS_LIKE, "degraded": DEGRADED}
+"""The detector configurations ``nuanalysis generate --detector`` offers."""
