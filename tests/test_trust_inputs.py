@@ -209,11 +209,11 @@ def test_events_built_in_memory_pass_the_same_value_checks():
     assert io.to_padded(events).jet_btag.any()
     scores = ak.copy(events)
     scores["jets", "btag"] = events.jets.pt * 0 + 0.35
-    with pytest.raises(InputError, match=r"events: branch 'jet_btag' holds 0\.35 at entry 0"):
+    with pytest.raises(InputError, match=r"events: branch 'jets.btag' holds 0\.35 at entry 0"):
         io.to_padded(scores)
     charge = ak.copy(events)
     charge["leptons", "charge"] = events.leptons.charge * 1.7
-    with pytest.raises(InputError, match=r"branch 'lep_charge' holds -?1\.7 at entry 0"):
+    with pytest.raises(InputError, match=r"branch 'leptons.charge' holds -?1\.7 at entry 0"):
         io.to_padded(charge)
 
 
