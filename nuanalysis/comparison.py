@@ -64,15 +64,15 @@ def _number(value, digits: int = 3) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
 
 
-def _fraction(figures: dict) -> str:
-    """The valid fraction with its 68 % Wilson interval, one-sided at 0 and 1."""
-    from nuanalysis.statistics import binomial_fraction, format_interval
+def valid_interval(figures: dict) -> tuple[float, float]:
+    """The 68 % Wilson interval of a method's valid fraction (NaN without events)."""
+    from nuanalysis.statistics import binomial_fraction
 
     n, value = figures["n_events"], figures["valid_fraction"]
     if not n or value is None or not math.isfinite(value):
-        return "—"
+        return math.nan, math.nan
     interval = binomial_fraction(round(value * n), n)
-    return format_interval(value, interval["low"], interval["high"])
+    return interval["low"], interval["high"]
 
 
 def comparison_table(summary: dict):
@@ -80,12 +80,16 @@ def comparison_table(summary: dict):
     rows, each with its statistical error and rounded to it (valid fraction: its interval,
     one-sided at 0 and 1); † marks figures from fewer than 30 events."""
     from nuanalysis.report import Table
-    from nuanalysis.statistics import SMALL_SAMPLE, format_value_error
+    from nuanalysis.statistics import SMALL_SAMPLE, format_interval, format_value_error
 
     methods = summary["methods"]
     names = list(methods)
     rows = [
-        ["valid fraction"] + [_fraction(methods[m]) for m in names],
+        ["valid fraction"]
+        + [
+            format_interval(methods[m]["valid_fraction"], *valid_interval(methods[m]))
+            for m in names
+        ],
         ["time [ms / event]"]
         + [_number(1e3 * (methods[m]["seconds_per_event"] or math.nan)) for m in names],
         ["speed [events / s / core]"]
@@ -237,6 +241,7 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
         )
     )
     methods = summary["methods"]
+    valid_intervals = {m: valid_interval(methods[m]) for m in methods}
     figures.append(
         Figure(
             plotting.plot_bars(
@@ -244,10 +249,11 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
                 "failure fraction",
                 out_dir,
                 "failures",
-                errors={m: methods[m]["valid_fraction_err"] for m in methods},
                 sample=sample,
+                intervals={m: (1 - high, 1 - low) for m, (low, high) in valid_intervals.items()},
             ),
-            "Fraction of events without a solution, with the 68 % Wilson interval.",
+            "Fraction of events without a solution, with the 68 % Wilson interval (one-sided "
+            "at 0).",
         )
     )
     figures.append(

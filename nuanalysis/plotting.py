@@ -354,22 +354,31 @@ def plot_bars(
     log: bool = False,
     errors: Mapping[str, float] | None = None,
     sample: str = "",
+    intervals: Mapping[str, tuple[float, float]] | None = None,
 ) -> Path:
-    """One bar per method (failure fractions, events per second), with ``errors`` as error
-    bars and each value written on its bar."""
+    """One bar per method (failure fractions, events per second), with ``errors`` (symmetric)
+    or ``intervals`` ((low, high), one-sided at a boundary such as 0 failures) as error bars
+    and each value written on its bar with them, rounded to them."""
+    from nuanalysis.statistics import format_interval, format_value_error
+
     fig, axes = _figure(width=6.5, height=5.0)
     ax = axes[0, 0]
     methods = list(values)
     heights = np.array([values[m] if values[m] is not None else np.nan for m in methods], float)
-    yerr = None if errors is None else [errors.get(m, 0.0) for m in methods]
+    if intervals is not None:
+        low, high = (np.array([intervals[m][i] for m in methods], float) for i in (0, 1))
+        yerr = np.nan_to_num([heights - low, high - heights]).clip(min=0.0)
+        texts = [format_interval(v, lo, hi) for v, lo, hi in zip(heights, low, high, strict=True)]
+    else:
+        yerr = None if errors is None else np.array([errors.get(m, 0.0) for m in methods])
+        texts = [
+            format_value_error(v, None if yerr is None else e)
+            for v, e in zip(heights, yerr if yerr is not None else heights, strict=True)
+        ]
     bars = ax.bar(
         range(len(methods)), np.nan_to_num(heights), yerr=yerr, capsize=4,
         color=[color(m) or "C0" for m in methods],
     )  # fmt: skip
-    texts = [
-        "—" if not np.isfinite(v) else (f"{v:.3g}" if yerr is None else f"{v:.3f} ± {e:.3f}")
-        for v, e in zip(heights, yerr or [0.0] * len(methods), strict=True)
-    ]
     ax.bar_label(bars, texts, fontsize=9, padding=3)
     ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=30, ha="right")
     ax.set_ylabel(ylabel)
@@ -378,11 +387,14 @@ def plot_bars(
         top = np.nanmax(heights) if np.isfinite(heights).any() else 1.0
         ax.set_ylim(top=top * 30)
     else:
-        ax.set_ylim(0, max(np.nanmax(heights + np.asarray(yerr or 0.0)), 1e-3) * 1.4)
+        upper = 0.0 if yerr is None else (yerr if yerr.ndim == 1 else yerr[1])
+        ax.set_ylim(0, max(np.nanmax(heights + upper), 1e-3) * 1.4)
     _decorate(ax, sample)
     h = hist.Hist(hist.axis.StrCategory(methods, name="method"), storage=hist.storage.Weight())
     h.view().value = np.nan_to_num(heights)
-    h.view().variance = np.square(yerr) if yerr is not None else 0.0
+    # ROOT keeps one error per bin: the half-width of an asymmetric interval
+    half = 0.0 if yerr is None else (yerr if yerr.ndim == 1 else yerr.mean(axis=0))
+    h.view().variance = np.square(half)
     return _save(fig, Path(out_dir), name, {name: h})
 
 

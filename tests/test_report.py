@@ -220,3 +220,18 @@ def test_assign_explains_its_marks():
     assert table_notes({"n_events": {"4": 400, "5": 300}}) == []
     notes = table_notes({"n_events": {"4": 400, "8": 3, "9": 0}})
     assert notes[0].startswith("† a column of fewer than 30 events") and notes[1].startswith("—")
+
+
+def test_failure_bars_take_one_sided_intervals(tmp_path):
+    """No failure out of 600: the bar's error runs from 0 up, never below 0; its ROOT file
+    keeps the interval's half-width as the bin error."""
+    import uproot
+
+    intervals = {"flow": (0.0, 0.0017), "ellipse": (0.33, 0.37)}
+    plotting.plot_bars(
+        {"flow": 0.0, "ellipse": 0.35}, "failure fraction", tmp_path, "failures",
+        intervals=intervals,
+    )  # fmt: skip
+    with uproot.open(tmp_path / "failures.root") as file:
+        errors = file["failures"].errors()
+    assert errors == pytest.approx([0.00085, 0.02])
