@@ -237,10 +237,24 @@ def test_choosing_k():
     # the |d_i| of a smeared spectrum fall from the normalisation to the noise level
     d = result.diagnostics["d"]
     assert d[0] > 50 and np.median(d[4:]) < 3
+    ks = range(2, 9)
+    means = [
+        np.mean(
+            U.global_correlation(
+                U.svd_unfold(signal, w2, response.matrix, response.truth, k).covariance
+            )
+        )
+        for k in ks
+    ]
+    assert np.argmin(means) != np.argmax(means)  # the rule has a choice to make
     k = U.k_minimum_global_correlation(
-        lambda k: U.svd_unfold(signal, w2, response.matrix, response.truth, k), range(2, 9)
+        lambda k: U.svd_unfold(signal, w2, response.matrix, response.truth, k), ks
     )
-    assert 2 <= k <= 8
+    assert k == ks[int(np.argmin(means))]
+    # the unfold study's global-correlation rule is this minimum over 2 … n bins
+    from nuanalysis.unfold_study import choose_k
+
+    assert choose_k(response, (measured, w2), "global-correlation") == k
 
 
 # ---------------------------------------------------------------- bad input
