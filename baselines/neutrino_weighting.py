@@ -106,8 +106,9 @@ from baselines.guards import bounded
 ETA_SAMPLINGS = ("grid", "gaussian")
 KERNEL_EVENTS = 32
 """Events per kernel call: a Ctrl-C is handled when a call returns (a kernel cannot be
-stopped inside), about half a CPU second with the analysis preset. Each event is seeded by
-its own index, so the cut changes no result."""
+stopped inside): 0.04 CPU seconds with the analysis preset (about 900 events per CPU
+second), 3 s with the NeutrinoWeighter's 4050 smearings. Each event is seeded by its own
+index, so the cut changes no result, and it costs no measurable time."""
 MAX_TRIALS = 10**9
 """Most trial solutions per event a configuration may ask for (smearing passes × η pairs ×
 m_t pairs, :meth:`NeutrinoWeightingConfig.trials_per_event`): above the ATLAS

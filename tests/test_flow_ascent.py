@@ -123,9 +123,9 @@ def test_refused_ascent_options_say_why(demo):
         OptionError, match="ascent_starts must be between 1 and ascent_draws = 8, got 9"
     ):
         reconstruct("flow", events, ascent_draws=8, ascent_starts=9)
-    with pytest.raises(OptionError, match=r"ascent_steps.*integer ≥ 0"):
+    with pytest.raises(OptionError, match=r"ascent_steps.*integer from 0 to 1000"):
         reconstruct("flow", events, ascent_steps=-1)
-    with pytest.raises(OptionError, match=r"ascent_starts.*integer ≥ 1"):
+    with pytest.raises(OptionError, match=r"ascent_starts.*integer from 1 to 4096"):
         reconstruct("flow", events, ascent_starts=0)
     with pytest.raises(OptionError, match="estimator"):
         reconstruct("flow", events, estimator="newton")
@@ -173,3 +173,21 @@ def test_lean_inverse_gives_nflows_numbers_inside_and_beyond_the_tail_bound(demo
     assert (expected.abs() > bound).any() and (expected.abs() < bound).any()
     torch.testing.assert_close(inputs, expected, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(log_det, expected_log_det, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_ascent_does_not_depend_on_the_batch_to_the_last_bit(demo, channel, backend):
+    """Issue 24 W7: --chunk-size 5000 vs 7 moved 256 of 6000 p_z values by up to 7.9e-4 GeV.
+    The 60 events in one call, and cut in batches of 7 (on the global grid, as the runner
+    cuts chunks): bit-identical momenta and log-densities."""
+    events = demo[channel]
+    whole = reconstruct("flow", events, seed=3, backend=backend)
+    parts = [
+        reconstruct(
+            "flow", events.select(slice(a, a + 7)), seed=3, first_event_index=a, backend=backend
+        )
+        for a in range(0, len(events), 7)
+    ]
+    np.testing.assert_array_equal(np.concatenate([p.momenta for p in parts]), whole.momenta)
+    np.testing.assert_array_equal(np.concatenate([p.weight for p in parts]), whole.weight)

@@ -12,7 +12,7 @@ from conftest import make_branches
 
 from nuanalysis.cli.train import checkpoint_path, command
 from nuanalysis.errors import ModelError
-from nuanalysis.flows.history import model_history
+from nuanalysis.flows.history import extend_history, model_history
 from nuanalysis.flows.model_io import load_model, shipped_model_path
 from nuanalysis.flows.presets import preset
 from nuanalysis.flows.training import train, training_arrays
@@ -65,12 +65,32 @@ def test_history_of_every_call_round_trips_through_the_model_file(samples, tmp_p
 
 
 def test_files_from_before_the_history_read_as_one_call():
-    metadata = load_model(shipped_model_path("semileptonic")).metadata
-    history = model_history(metadata)
-    assert len(history) >= 1 and all("command" in call for call in history)
-    if "command" in metadata and not any("command" in e for e in metadata["history"]):
-        assert history == model_history({**metadata})  # idempotent
-        assert history[0]["epochs"] == metadata["history"]
+    """The metadata layout of files written before the history existed: one call's command,
+    inputs … at the top and its epochs (without a command) under ``history``."""
+    epochs = [{"epoch": 0, "train_loss": 1.5, "val_loss": 1.6}, {"epoch": 1, "train_loss": 1.2}]
+    legacy = {
+        "command": "nuanalysis train --input a.root --out m.pt",
+        "inputs": ["/data/a.root", "/data/b.root"],
+        "preset": "default",
+        "n_events": 5000,
+        "seed": 7,
+        "history": epochs,
+    }
+    (call,) = model_history(legacy)
+    assert call["command"] == legacy["command"] and call["epochs"] == epochs
+    assert call["inputs"] == [
+        {"path": "/data/a.root", "generation": None},
+        {"path": "/data/b.root", "generation": None},
+    ]
+    assert (call["preset"], call["n_events"], call["seed"], call["frame"]) == (
+        "default",
+        5000,
+        7,
+        "lab",
+    )
+    later = {"command": "nuanalysis train --init m.pt", "inputs": [], "epochs": []}
+    assert extend_history(legacy, later) == [call, later]
+    assert model_history({"history": epochs}) == []  # epochs of no known call: no history
 
 
 @pytest.fixture

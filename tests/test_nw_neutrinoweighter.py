@@ -14,6 +14,7 @@ import pytest
 from exact_ttbar import exact_ttbar
 
 from baselines.constants import W_MASS_NW
+from baselines.neutrino_weighting import neutrino_solutions
 from nuanalysis.methods.registry import reconstruct
 
 
@@ -59,6 +60,22 @@ def test_no_constraint_root_has_negative_transverse_momentum():
     assert (roots > 0).all()
     # the geometric reason: |slope| ≥ 1, the line never points into the cone
     assert (qa >= -1e-9).all()
+    # our kernel keeps exactly these roots (none dropped by its p_T > 0 check, none added),
+    # and each solves both constraints
+    solutions = [
+        neutrino_solutions(lepton[i], b[i], top_mass[i], W_MASS_NW, eta[i]) for i in range(n)
+    ]
+    counts = np.array([len(s) for s in solutions])
+    assert (counts[~real] == 0).all() and (counts[real] == 2).all()
+    solved = np.concatenate([s for s in solutions if len(s)])
+    pt = np.hypot(solved[:, 0], solved[:, 1])
+    np.testing.assert_allclose(np.sort(pt), np.sort(roots.ravel()), rtol=1e-6)
+    neutrino = np.column_stack([solved, pt * np.cosh(np.repeat(eta[real], 2))])
+    np.testing.assert_allclose(solved[:, 2], pt * np.sinh(np.repeat(eta[real], 2)), rtol=1e-6)
+    w = np.repeat(lepton[real], 2, axis=0) + neutrino
+    top = w + np.repeat(b[real], 2, axis=0)
+    np.testing.assert_allclose(np.sqrt(dot(w, w)), W_MASS_NW, rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(dot(top, top)), np.repeat(top_mass[real], 2), rtol=1e-6)
 
 
 @pytest.fixture(scope="module")

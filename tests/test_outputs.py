@@ -126,12 +126,46 @@ def test_json_location_checked_before_any_work(tmp_path, capsys):
     assert not report.exists()  # the report is written before the JSON: nothing ran
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def _refused_for_nobody(path: Path) -> bool:
+    """Whether :func:`check_output` refuses ``path`` in a forked child that runs as the
+    unprivileged user ``nobody`` (root may write anywhere)."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child leaves through os._exit)
+        try:
+            os.setuid(nobody)
+            check_output(path, "--json")
+        except OutputError as error:
+            os._exit(3 if "permission denied" in str(error) else 4)
+        except BaseException:
+            os._exit(5)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.WEXITSTATUS(status) in (0, 3), f"child status {os.WEXITSTATUS(status)}"
+    return os.WEXITSTATUS(status) == 3
+
+
 def test_read_only_folder_refused(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o555)
-    with pytest.raises(OutputError, match="permission denied"):
-        check_output(locked / "x.json", "--json")
+    """Also where the tests run as root (CI): there the check runs as ``nobody``."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        with pytest.raises(OutputError, match="permission denied"):
+            check_output(locked / "x.json", "--json")
+        return
+    import shutil
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp())  # under the system's temporary folder: nobody may enter
+    try:
+        shared.chmod(0o777)
+        (shared / "locked").mkdir(mode=0o555)
+        assert _refused_for_nobody(shared / "locked" / "x.json")
+        assert not _refused_for_nobody(shared / "x.json")  # a folder nobody may write: accepted
+    finally:
+        shutil.rmtree(shared)
 
 
 def test_missing_folders_are_created_with_the_output(tmp_path):

@@ -123,3 +123,20 @@ def test_tunfold_and_bayes_close_and_show_their_regularisation_bias(smeared_dile
     bias = stressed.methods["truth"].scan.rms_bias
     strongest, weakest = (bias[-1], bias[0]) if algorithm == "tunfold" else (bias[0], bias[-1])
     assert strongest > 2 * weakest and strongest > 0.02
+
+
+def test_posterior_draws_enter_at_weight_one_over_s(smeared_dilepton):
+    """Four different draws per event (p_z scaled by 0.6 … 1.5): the oversampled measured
+    spectrum is the mean of the four spectra of one draw each, not any one of them."""
+    events = smeared_dilepton
+    truth = reconstruct("truth", events)
+    scales = np.array([0.6, 0.9, 1.2, 1.5])
+    draws = np.repeat(truth.momenta[:, None], len(scales), axis=1)
+    draws[..., 2] *= scales[None, :, None]
+    extras = {DRAWS_KEY: draws, LOG_PROB_KEY: np.zeros(draws.shape[:2])}
+    results = {"posterior": NeutrinoResult(truth.momenta, truth.valid, extras=extras)}
+    results |= {f"draw{s}": NeutrinoResult(draws[:, s], truth.valid) for s in range(len(scales))}
+    study = unfold_methods(events, results, backend="numpy", progress=False, k=3)
+    one_draw = [study.methods[f"draw{s}"].measured for s in range(len(scales))]
+    assert not np.allclose(one_draw[0], one_draw[-1])  # the draws fall in different bins
+    np.testing.assert_allclose(study.methods["posterior"].measured, np.mean(one_draw, axis=0))
