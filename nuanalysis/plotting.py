@@ -556,8 +556,11 @@ def plot_bias_uncertainty(
     left, right = axes[0]
     for name, scan in scans.items():
         style = {"label": label(name), "color": color(name), "marker": "o", "ms": 4}
-        bias, sigma = 100 * np.asarray(scan.rms_bias), 100 * np.asarray(scan.mean_rel_uncertainty)
-        left.plot(bias, sigma, **style)
+        bias, sigma = (
+            100 * np.asarray(scan.rms_bias),
+            100 * np.asarray(scan.mean_rel_uncertainty_total),
+        )
+        left.errorbar(bias, sigma, xerr=100 * np.asarray(scan.rms_bias_error), **style)
         for value, x, y in zip(scan.values, bias, sigma, strict=True):
             left.annotate(
                 f"{value:.2g}", (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points"
@@ -565,6 +568,7 @@ def plot_bias_uncertainty(
         right.plot(scan.values, sigma, **style)
         parameter = scan.parameter
     left.set_xlabel(f"RMS closure bias [%] (labels: {parameter})")
+    left.set_ylabel("mean per-bin relative uncertainty [%]\n(stat with response MC stat)")
     right.set_xlabel(
         {"k": "SVD regularisation k", "tau": "TUnfold τ", "iterations": "D'Agostini iterations"}[
             parameter
@@ -572,8 +576,8 @@ def plot_bias_uncertainty(
     )
     if parameter != "k":
         right.set_xscale("log")
+    right.set_ylabel("mean per-bin relative uncertainty [%]\n(stat with response MC stat)")
     for ax in (left, right):
-        ax.set_ylabel("mean per-bin relative uncertainty [%]")
         ax.set_yscale("log")
         _decorate(ax, sample)
         _legend(ax)

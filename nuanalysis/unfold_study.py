@@ -98,6 +98,10 @@ PTT_EDGES = (0.0, 100.0, 200.0, 400.0)
 MIN_BIN_EVENTS = 10
 """Fewest events a bin of every response must hold before bins are merged."""
 
+RESPONSE_SAMPLE_FACTOR = 4.0
+"""A response sample at least this many times the pseudo-data: its fluctuations then add
+at most a quarter of the pseudo-data's variance to the closure difference."""
+
 AXIS_NAMES = ("m_tt", "pT_t")
 
 REFERENCE = "truth"
@@ -158,6 +162,29 @@ class UnfoldStudy:
     methods: dict[str, MethodUnfolding] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # method -> why it was not unfolded
     binning: Coarsening | None = None  # how the requested binning was merged, if checked
+    response_sample: tuple[str, int] | None = None  # (name, events) filling the responses
+
+    @property
+    def split(self) -> str:
+        """Where the responses and the pseudo-data come from (one line)."""
+        if self.response_sample is None:
+            return "response and prior from the even entries, the odd entries unfolded"
+        name, n = self.response_sample
+        return f"response and prior from {name} ({n} events), all {self.n_events} events unfolded"
+
+    def response_sample_warning(self) -> str | None:
+        """A response sample under :data:`RESPONSE_SAMPLE_FACTOR` × the pseudo-data: its
+        statistical fluctuations then weigh in the closure bias."""
+        if self.response_sample is None:
+            return None
+        name, n = self.response_sample
+        if n >= RESPONSE_SAMPLE_FACTOR * self.n_events:
+            return None
+        return (
+            f"warning: the response sample {name} has {n} events, under "
+            f"{RESPONSE_SAMPLE_FACTOR:g} × the {self.n_events} unfolded; its fluctuations "
+            "weigh in the closure bias"
+        )
 
     def binning_warning(self) -> str | None:
         """What was merged and why, for the printout; None if the requested binning held."""
@@ -301,7 +328,7 @@ class UnfoldStudy:
             "channel": self.channel,
             "n_events": self.n_events,
             "input": input_name,
-            "split": "response from even entries, unfolded: odd entries",
+            "split": self.split,
             "rule": self.rule,
             "reference": REFERENCE,
             "degenerate": self.degenerate_reasons(),
@@ -325,6 +352,43 @@ def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
     return index % 2 == 0, index % 2 == 1
 
 
+@dataclass(frozen=True)
+class ResponseSample:
+    """An independent sample that fills every response and gives the prior (an analysis's
+    MC): its events, each method's result on them and the truth m_tt, pT_t."""
+
+    events: PaddedEvents
+    results: dict[str, NeutrinoResult]
+    truth_values: tuple[np.ndarray, np.ndarray]
+    name: str = "response sample"
+
+    @classmethod
+    def of(
+        cls, events: PaddedEvents, results: dict[str, NeutrinoResult], name: str
+    ) -> ResponseSample:
+        return cls(events, results, truth_observables(events), name)
+
+
+def method_observables(
+    events: PaddedEvents, result: NeutrinoResult, posterior_estimate: str = "draws"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, S) m_tt and pT_t (S = 1 for a point, the draws of a posterior) and the (n,) valid
+    events (:func:`build_method`)."""
+    posterior = Posterior.from_result(result)
+    if posterior is None:
+        mtt, ptt, valid = reco_observables(events, result)
+        return mtt[:, None], ptt[:, None], valid
+    mtt, ptt, has_two = posterior_observables(events, posterior)
+    if posterior_estimate == "mean":
+        mtt, ptt = mtt.mean(axis=1, keepdims=True), ptt.mean(axis=1, keepdims=True)
+    elif posterior_estimate != "draws":
+        raise ValueError(
+            f"posterior_estimate must be one of {', '.join(POSTERIOR_ESTIMATES)}, "
+            f"got {posterior_estimate!r}"
+        )
+    return mtt, ptt, has_two & result.valid
+
+
 def build_method(
     events: PaddedEvents,
     result: NeutrinoResult,
@@ -333,46 +397,50 @@ def build_method(
     ptt_edges,
     stress: float = 0.0,
     posterior_estimate: str = "draws",
+    response_sample: tuple[PaddedEvents, NeutrinoResult, tuple[np.ndarray, np.ndarray]]
+    | None = None,
 ) -> ClosureSplit:
-    """Response from the even entries, the odd entries' reco and truth binned.
+    """The response entries and the binned reco and truth of the pseudo-data.
 
-    A result carrying a posterior (``flow-posterior``) enters with all its draws at weight
-    1/S, in the response and in the measured spectrum, whose covariance is then a full
-    matrix (:mod:`nuanalysis.oversampling`); a point is one draw. With
+    Without ``response_sample`` the even entries of ``events`` fill the response and the odd
+    entries are the pseudo-data; with it (events, the method's result, truth m_tt and pT_t of
+    an independent sample) that sample fills the response and all of ``events`` are the
+    pseudo-data. A result carrying a posterior (``flow-posterior``) enters with all its draws
+    at weight 1/S, in the response and in the measured spectrum, whose covariance is then a
+    full matrix (:mod:`nuanalysis.oversampling`); a point is one draw. With
     ``posterior_estimate="mean"`` such a result enters instead as one point per event, the
-    posterior mean of m_tt and of pT_t. ``stress`` reweights the odd half
+    posterior mean of m_tt and of pT_t. ``stress`` reweights the pseudo-data
     (:func:`nuanalysis.unfold_scan.stress_weights`).
     """
-    train, test = split_halves(len(events))
+    mtt, ptt, valid = method_observables(events, result, posterior_estimate)
     weight = np.array(events.weight, dtype=np.float64)
-    weight[test] *= stress_weights(truth_values[0][test], stress)
+    if response_sample is None:
+        train, test = split_halves(len(events))
+        fill = (mtt[train], ptt[train], tuple(t[train] for t in truth_values), weight[train],
+                valid[train])  # fmt: skip
+    else:
+        fill_events, fill_result, fill_truth = response_sample
+        fill_mtt, fill_ptt, fill_valid = method_observables(
+            fill_events, fill_result, posterior_estimate
+        )
+        fill_weight = np.array(fill_events.weight, dtype=np.float64)
+        fill = (fill_mtt, fill_ptt, fill_truth, fill_weight, fill_valid)
+        test = np.ones(len(events), dtype=bool)
+    data_weight = weight[test] * stress_weights(truth_values[0][test], stress)
     response = Response(
         _axis(mtt_edges, "mtt", r"$m_{t\bar{t}}$ [GeV]"),
         _axis(ptt_edges, "ptt", r"$p_{T}^{t}$ [GeV]"),
     )
-    posterior = Posterior.from_result(result)
-    if posterior is None:
-        mtt, ptt, valid = reco_observables(events, result)
-        mtt, ptt = mtt[:, None], ptt[:, None]
-    else:
-        mtt, ptt, has_two = posterior_observables(events, posterior)
-        if posterior_estimate == "mean":
-            mtt, ptt = mtt.mean(axis=1, keepdims=True), ptt.mean(axis=1, keepdims=True)
-        elif posterior_estimate != "draws":
-            raise ValueError(
-                f"posterior_estimate must be one of {', '.join(POSTERIOR_ESTIMATES)}, "
-                f"got {posterior_estimate!r}"
-            )
-        valid = has_two & result.valid
     truth_test = (truth_values[0][test][:, None], truth_values[1][test][:, None])
+    fill_mtt, fill_ptt, fill_truth, fill_weight, fill_valid = fill
     return ClosureSplit(
         response.axes,
-        (mtt[train], ptt[train]),
-        (truth_values[0][train], truth_values[1][train]),
-        weight[train],
-        valid[train],
-        draw_fractions(response, (mtt[test], ptt[test]), valid[test], weight[test]),
-        draw_fractions(response, truth_test, np.ones(test.sum(), dtype=bool), weight[test]),
+        (fill_mtt, fill_ptt),
+        fill_truth,
+        fill_weight,
+        fill_valid,
+        draw_fractions(response, (mtt[test], ptt[test]), valid[test], data_weight),
+        draw_fractions(response, truth_test, np.ones(test.sum(), dtype=bool), data_weight),
         float(valid.mean()),
     )
 
@@ -425,13 +493,16 @@ def unfold_methods(
     stress: float = 0.0,
     min_bin_events: float = MIN_BIN_EVENTS,
     posterior_estimate: str = "draws",
+    response_sample: ResponseSample | None = None,
 ) -> UnfoldStudy:
     """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring) by
     ``algorithm`` (``svd`` with ``backend``, ``tunfold`` or ``bayes``); its regularisation is
     ``k``, ``tau`` or ``iterations`` when given, else chosen on the reference by ``k_rule``
     (:data:`K_RULES`), ``tau_rule`` (:data:`TAU_RULES`) or, for the iterations, the
     equal-bias rule; ``min_bin_events`` 0 keeps the binning as given; ``posterior_estimate``:
-    see :data:`POSTERIOR_ESTIMATES`."""
+    see :data:`POSTERIOR_ESTIMATES`. With ``response_sample`` (an independent sample, at least
+    :data:`RESPONSE_SAMPLE_FACTOR` times larger) the responses and priors come from it and
+    all of ``events`` are unfolded."""
     if algorithm not in PARAMETERS:
         raise UnfoldingError(
             f"unknown algorithm {algorithm!r}; choose one of {', '.join(PARAMETERS)}"
@@ -441,13 +512,22 @@ def unfold_methods(
     concrete = resolve_backend(backend) if algorithm == "svd" else "numpy"
     rng = np.random.default_rng(seed)
 
+    if response_sample is not None:
+        missing = [name for name in names if name not in response_sample.results]
+        if missing:
+            raise UnfoldingError(f"the response sample has no result for {', '.join(missing)}")
+
     def build(mtt, ptt) -> dict[str, ClosureSplit]:
         return {
             name: build_method(
-                events, results[name], truth_values, mtt, ptt, stress, posterior_estimate
+                events, results[name], truth_values, mtt, ptt, stress, posterior_estimate,
+                None if response_sample is None else (
+                    response_sample.events, response_sample.results[name],
+                    response_sample.truth_values,
+                ),
             )
             for name in names
-        }
+        }  # fmt: skip
 
     built = build(mtt_edges, ptt_edges)
     binning = None
@@ -486,6 +566,8 @@ def unfold_methods(
         tuple(mtt_edges), tuple(ptt_edges),
     )  # fmt: skip
     study.binning = binning
+    if response_sample is not None:
+        study.response_sample = (response_sample.name, len(response_sample.events))
     setting = {"algorithm": algorithm, parameter: value}
     toys = progress_bar(
         total=response_toys * len(names), desc="response toys", unit="toy",
@@ -590,11 +672,15 @@ def format_table(study: UnfoldStudy) -> str:
     has_ratio = any(m.ratio_to_truth is not None for m in study.methods.values())
     if has_ratio:
         header += "".join(f"{n + '/truth':>14}" for n in names if n != REFERENCE)
-    warnings = [study.binning_warning(), study.degenerate_warning()]
+    warnings = [
+        study.response_sample_warning(),
+        study.binning_warning(),
+        study.degenerate_warning(),
+    ]
     lines = [
         *(warning for warning in warnings if warning),
         f"m_tt × pT_t unfolding: {study.setting()} ({study.rule}), backend {study.backend}; "
-        f"{study.n_events} {study.channel} events, response from even entries, odd unfolded",
+        f"{study.n_events} {study.channel} events, {study.split}",
         f"curvature: {study.curvature}",
         header,
     ]

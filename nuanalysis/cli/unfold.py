@@ -9,6 +9,7 @@ model, chunking, seed and dask options are those shared with ``compare``
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -109,6 +110,15 @@ def parse_edges(
     "truth-neutrino closure scan, the equal-bias rule)",
 )
 @click.option(
+    "--response-input",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="ntuple whose events fill every response and give the prior (as an analysis's MC), "
+    "statistically independent of --input and at least 4× larger; --input is then the "
+    "pseudo-data, unfolded whole (default: the even entries of --input fill the responses, "
+    "the odd entries are unfolded)",
+)
+@click.option(
     "--response-toys",
     type=click.IntRange(min=0),
     default=0,
@@ -156,6 +166,7 @@ def command(
     tau,
     tau_rule,
     iterations,
+    response_input,
     response_toys,
     mtt_edges,
     ptt_edges,
@@ -174,7 +185,13 @@ def command(
     reference.
     """
     from nuanalysis.provenance import display_path, provenance
-    from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
+    from nuanalysis.unfold_study import (
+        ResponseSample,
+        format_table,
+        plot_study,
+        unfold_methods,
+        with_reference,
+    )
     from unfolding import UnfoldingError
 
     if request.channel not in (None, "dilepton"):
@@ -184,12 +201,33 @@ def command(
         )
     names = with_reference(request.methods)
     paths = request.paths
-    check_outputs([("--out", out_dir, True), ("--json", json_path, False)], request.input_files())
-    run = request.run(names)
-    if run.events.channel != "dilepton":
-        raise ChannelError(
-            f"{', '.join(paths)} holds {run.events.channel} events; unfold needs dilepton events"
+    inputs = request.input_files()
+    if response_input is not None and any(
+        Path(response_input).resolve() == Path(path).resolve() for path in request.paths
+    ):
+        raise click.BadParameter(
+            "the response sample must be independent of the pseudo-data: give another file",
+            param_hint="--response-input",
         )
+    check_outputs(
+        [("--out", out_dir, True), ("--json", json_path, False)],
+        [*inputs, *([response_input] if response_input else [])],
+    )
+    run = request.run(names)
+    response_sample = None
+    if response_input is not None:
+        response_run = replace(request, paths=[response_input], max_events=None).run(names)
+        response_sample = ResponseSample.of(
+            response_run.events, dict(response_run.results), display_path(response_input)
+        )
+    for where, events in (
+        (", ".join(paths), run.events),
+        (response_input, None if response_sample is None else response_sample.events),
+    ):
+        if events is not None and events.channel != "dilepton":
+            raise ChannelError(
+                f"{where} holds {events.channel} events; unfold needs dilepton events"
+            )
     try:
         study = unfold_methods(
             run.events,
@@ -207,6 +245,7 @@ def command(
             mtt_edges=mtt_edges,
             ptt_edges=ptt_edges,
             min_bin_events=min_bin_events,
+            response_sample=response_sample,
         )
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
