@@ -135,18 +135,25 @@ class MethodUnfolding:
     ratio_to_truth: np.ndarray | None = None
     scan: KScan | None = None  # uncertainty and closure bias per regularisation (unfold_scan)
     scan_error: str | None = None  # why there is no scan (too few events to bootstrap)
+    response_toys_error: str | None = None  # why the response toys failed
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The total statistical covariance: the pseudo-data's and, when the response toys
+        ran, the response's MC statistics."""
+        if self.response_covariance is None:
+            return self.result.covariance
+        return self.result.covariance + self.response_covariance
 
     @property
     def rel_uncertainty(self) -> np.ndarray:
-        return self.result.relative_uncertainty
+        """Per-bin σ/x of :attr:`covariance` (the total)."""
+        return relative_uncertainty(self.result.unfolded, self.covariance)
 
     @property
-    def rel_uncertainty_with_response(self) -> np.ndarray | None:
-        if self.response_covariance is None:
-            return None
-        return relative_uncertainty(
-            self.result.unfolded, self.result.covariance + self.response_covariance
-        )
+    def rel_uncertainty_stat(self) -> np.ndarray:
+        """Per-bin σ/x of the pseudo-data's statistics alone."""
+        return self.result.relative_uncertainty
 
 
 @dataclass
@@ -290,7 +297,7 @@ class UnfoldStudy:
                 "rel_uncertainty": m.rel_uncertainty.tolist(),
                 "ratio_to_truth": None if m.ratio_to_truth is None else m.ratio_to_truth.tolist(),
                 self.parameter: m.result.regularisation,
-                "covariance": m.result.covariance.tolist(),
+                "covariance": m.covariance.tolist(),
                 "truth": m.truth.tolist(),
                 "measured": m.measured.tolist(),
                 "valid_fraction": m.valid_fraction,
@@ -303,8 +310,12 @@ class UnfoldStudy:
                     "iterations": m.bayes.regularisation,
                 },
             }
-            if m.response_covariance is not None:
-                entry["rel_uncertainty_with_response"] = m.rel_uncertainty_with_response.tolist()
+            entry["rel_uncertainty_stat"] = m.rel_uncertainty_stat.tolist()
+            entry["uncertainty"] = (
+                "pseudo-data stat ⊕ response MC stat (toys)"
+                if m.response_covariance is not None
+                else f"pseudo-data stat only ({m.response_toys_error or 'no response toys'})"
+            )
             if m.scan is not None:
                 entry["scan"] = m.scan.to_dict()
             elif m.scan_error is not None:
@@ -594,9 +605,12 @@ def unfold_methods(
                 toys.update()
                 return unfold(replica, m, v, **setting).unfolded
 
-            entry.response_covariance = response_toys_covariance(
-                response, unfold_toy, response_toys, rng
-            )
+            try:
+                entry.response_covariance = response_toys_covariance(
+                    response, unfold_toy, response_toys, rng
+                )
+            except UnfoldingError as error:  # too few simulated events per bin
+                entry.response_toys_error = str(error)
         study.methods[name] = entry
 
     toys.close()
@@ -682,6 +696,16 @@ def format_table(study: UnfoldStudy) -> str:
         f"m_tt × pT_t unfolding: {study.setting()} ({study.rule}), backend {study.backend}; "
         f"{study.n_events} {study.channel} events, {study.split}",
         f"curvature: {study.curvature}",
+        "σ/x: "
+        + ", ".join(
+            f"{n} "
+            + (
+                "stat ⊕ response MC stat"
+                if m.response_covariance is not None
+                else f"stat only ({m.response_toys_error or 'no response toys'})"
+            )
+            for n, m in study.methods.items()
+        ),
         header,
     ]
     for i, label in enumerate(study.bin_labels()):

@@ -72,6 +72,12 @@ def test_an_independent_response_sample_unfolds_all_the_pseudo_data(samples, tmp
         )
     )
     assert "warning: the response sample" not in result.output
+    # the response's MC statistics (50 toys by default) are in every per-bin total
+    assert entry["uncertainty"].startswith("pseudo-data stat ⊕ response MC stat")
+    assert all(
+        total > stat
+        for total, stat in zip(entry["rel_uncertainty"], entry["rel_uncertainty_stat"], strict=True)
+    )
 
 
 def test_response_sample_must_be_another_and_larger_file(samples, tmp_path):

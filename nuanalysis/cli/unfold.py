@@ -121,9 +121,10 @@ def parse_edges(
 @click.option(
     "--response-toys",
     type=click.IntRange(min=0),
-    default=0,
+    default=50,
     show_default=True,
-    help="toys of the response to add its statistical uncertainty (0: off)",
+    help="toys of the response whose spread, the response's MC statistical uncertainty, is "
+    "added to every per-bin uncertainty (0: the pseudo-data's statistics alone)",
 )
 @click.option(
     "--mtt-edges",
