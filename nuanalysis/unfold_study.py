@@ -257,6 +257,11 @@ class UnfoldStudy:
             for name, edges in zip(AXIS_NAMES, (self.mtt_edges, self.ptt_edges), strict=True)
             if len(edges) == 2
         ]
+        if self.algorithm == "tunfold" and max(len(self.mtt_edges), len(self.ptt_edges)) < 4:
+            reasons.append(
+                "TUnfold: no axis has three bins, so the curvature regularises nothing "
+                "(the unregularised inverse)"
+            )
         if self.algorithm == "svd" and self.regularisation == 1:
             reasons.append(
                 "k = 1: only the normalisation comes from the data, the shape is the MC truth's"
