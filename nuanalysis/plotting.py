@@ -538,6 +538,21 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             _legend(axes[1, j])
     fig.suptitle(f"{study.setting()}, backend {study.backend}", fontsize=13)
     written.append(save(fig, "uncertainty_ratios", histograms))
+    shifted = {name: m for name, m in study.methods.items() if m.shifts}
+    if shifted:
+        groups = list(next(iter(shifted.values())).systematics)
+        fig, axes = _figure(ncols=len(groups), width=5.0, height=4.5)
+        for ax, group in zip(axes[0], groups, strict=True):
+            for name, m in shifted.items():
+                relative = 100 * np.abs(m.systematics[group]) / np.abs(m.result.unfolded)
+                ax.stairs(relative, np.arange(len(relative) + 1), baseline=None,
+                          label=label(name), color=color(name))  # fmt: skip
+            ax.set_xlabel("bin (m_tt-major)")
+            ax.set_ylabel("|shift| / unfolded [%]")
+            ax.set_title(f"{group} variation", fontsize=12, pad=22)
+            _decorate(ax, sample)
+            _legend(ax)
+        written.append(save(fig, "systematics"))
     scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
     if scans:
         written.append(plot_bias_uncertainty(scans, out, sample, degenerate))

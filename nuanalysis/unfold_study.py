@@ -70,6 +70,7 @@ from nuanalysis.unfold_scan import (
     scan_values,
     stress_weights,
 )
+from nuanalysis.variations import pair_shift
 from unfolding import (
     Response,
     UnfoldingError,
@@ -136,19 +137,43 @@ class MethodUnfolding:
     scan: KScan | None = None  # uncertainty and closure bias per regularisation (unfold_scan)
     scan_error: str | None = None  # why there is no scan (too few events to bootstrap)
     response_toys_error: str | None = None  # why the response toys failed
+    shifts: dict[str, np.ndarray] = field(default_factory=dict)  # per detector variation
+
+    @property
+    def systematics(self) -> dict[str, np.ndarray]:
+        """Per variation group, the symmetrised per-bin shift
+        (:func:`nuanalysis.variations.pair_shift`)."""
+        return pair_shift(self.shifts)
 
     @property
     def covariance(self) -> np.ndarray:
-        """The total statistical covariance: the pseudo-data's and, when the response toys
-        ran, the response's MC statistics."""
-        if self.response_covariance is None:
-            return self.result.covariance
-        return self.result.covariance + self.response_covariance
+        """The total covariance: the pseudo-data's statistics, the response's MC statistics
+        when the response toys ran, and each variation group's shift (fully correlated over
+        the bins)."""
+        total = self.result.covariance.copy()
+        if self.response_covariance is not None:
+            total += self.response_covariance
+        for shift in self.systematics.values():
+            total += np.outer(shift, shift)
+        return total
 
     @property
     def rel_uncertainty(self) -> np.ndarray:
         """Per-bin σ/x of :attr:`covariance` (the total)."""
         return relative_uncertainty(self.result.unfolded, self.covariance)
+
+    @property
+    def uncertainty_label(self) -> str:
+        """What :attr:`rel_uncertainty` includes (one line)."""
+        parts = ["pseudo-data stat"]
+        if self.response_covariance is not None:
+            parts.append("response MC stat (toys)")
+        if self.shifts:
+            parts.append("syst " + "+".join(self.systematics))
+        label = " ⊕ ".join(parts)
+        if self.response_covariance is None:
+            label += f" (no response MC stat: {self.response_toys_error or 'no response toys'})"
+        return label
 
     @property
     def rel_uncertainty_stat(self) -> np.ndarray:
@@ -316,11 +341,10 @@ class UnfoldStudy:
                 },
             }
             entry["rel_uncertainty_stat"] = m.rel_uncertainty_stat.tolist()
-            entry["uncertainty"] = (
-                "pseudo-data stat ⊕ response MC stat (toys)"
-                if m.response_covariance is not None
-                else f"pseudo-data stat only ({m.response_toys_error or 'no response toys'})"
-            )
+            if m.shifts:
+                entry["variation_shifts"] = {v: shift.tolist() for v, shift in m.shifts.items()}
+                entry["systematics"] = {g: shift.tolist() for g, shift in m.systematics.items()}
+            entry["uncertainty"] = m.uncertainty_label
             if m.scan is not None:
                 entry["scan"] = m.scan.to_dict()
             elif m.scan_error is not None:
@@ -510,6 +534,7 @@ def unfold_methods(
     min_bin_events: float = MIN_BIN_EVENTS,
     posterior_estimate: str = "draws",
     response_sample: ResponseSample | None = None,
+    variations: dict[str, tuple[PaddedEvents, dict[str, NeutrinoResult]]] | None = None,
 ) -> UnfoldStudy:
     """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring) by
     ``algorithm`` (``svd`` with ``backend``, ``tunfold`` or ``bayes``); its regularisation is
@@ -518,7 +543,10 @@ def unfold_methods(
     equal-bias rule; ``min_bin_events`` 0 keeps the binning as given; ``posterior_estimate``:
     see :data:`POSTERIOR_ESTIMATES`. With ``response_sample`` (an independent sample, at least
     :data:`RESPONSE_SAMPLE_FACTOR` times larger) the responses and priors come from it and
-    all of ``events`` are unfolded."""
+    all of ``events`` are unfolded. ``variations`` maps a detector variation
+    (:mod:`nuanalysis.variations`) to the varied events and every method's result on them: its
+    pseudo-data are unfolded with the nominal response, and the shifts enter the total
+    uncertainty and the equal-bias scan."""
     if algorithm not in PARAMETERS:
         raise UnfoldingError(
             f"unknown algorithm {algorithm!r}; choose one of {', '.join(PARAMETERS)}"
@@ -533,10 +561,10 @@ def unfold_methods(
         if missing:
             raise UnfoldingError(f"the response sample has no result for {', '.join(missing)}")
 
-    def build(mtt, ptt) -> dict[str, ClosureSplit]:
+    def build(mtt, ptt, sample=events, sample_results=results) -> dict[str, ClosureSplit]:
         return {
             name: build_method(
-                events, results[name], truth_values, mtt, ptt, stress, posterior_estimate,
+                sample, sample_results[name], truth_values, mtt, ptt, stress, posterior_estimate,
                 None if response_sample is None else (
                     response_sample.events, response_sample.results[name],
                     response_sample.truth_values,
@@ -559,6 +587,10 @@ def unfold_methods(
     if algorithm == "svd" and k is not None and k > n_bins:
         raise UnfoldingError(f"k = {k} exceeds the {n_bins} bins unfolded; choose k ≤ {n_bins}")
 
+    varied = {
+        variation: build(mtt_edges, ptt_edges, varied_events, varied_results)
+        for variation, (varied_events, varied_results) in (variations or {}).items()
+    }
     parameter = PARAMETERS[algorithm]
     first = built[names[0]]
     values = scan_values(algorithm, first.response())
@@ -566,7 +598,9 @@ def unfold_methods(
     for name in progress_bar(iterable=names, desc="equal-bias scan", unit="method",
                              disable=not progress):  # fmt: skip
         try:
-            scans[name] = scan_regularisation(built[name], algorithm, values, rng=rng)
+            shifted = {variation: splits[name].measured for variation, splits in varied.items()}
+            scans[name] = scan_regularisation(built[name], algorithm, values, rng=rng,
+                                              varied=shifted)  # fmt: skip
         except UnfoldingError as error:  # the unfolding stands; only the comparison is lost
             scan_errors[name] = str(error)
     given = {"svd": k, "tunfold": tau, "bayes": iterations}[algorithm]
@@ -604,6 +638,13 @@ def unfold_methods(
             name, response, measured, w2, truth_test, method.valid_fraction, result, bayes,
             scan=scans.get(name), scan_error=scan_errors.get(name),
         )  # fmt: skip
+        entry.shifts = {
+            variation: unfold(
+                response, *splits[name].measured, backend=concrete, **setting
+            ).unfolded
+            - result.unfolded
+            for variation, splits in varied.items()
+        }
         if response_toys:
 
             def unfold_toy(replica, m=measured, v=w2) -> np.ndarray:
@@ -701,16 +742,7 @@ def format_table(study: UnfoldStudy) -> str:
         f"m_tt × pT_t unfolding: {study.setting()} ({study.rule}), backend {study.backend}; "
         f"{study.n_events} {study.channel} events, {study.split}",
         f"curvature: {study.curvature}",
-        "σ/x: "
-        + ", ".join(
-            f"{n} "
-            + (
-                "stat ⊕ response MC stat"
-                if m.response_covariance is not None
-                else f"stat only ({m.response_toys_error or 'no response toys'})"
-            )
-            for n, m in study.methods.items()
-        ),
+        "σ/x: " + ", ".join(f"{n} {m.uncertainty_label}" for n, m in study.methods.items()),
         header,
     ]
     for i, label in enumerate(study.bin_labels()):
@@ -729,6 +761,15 @@ def format_table(study: UnfoldStudy) -> str:
     ]
     if ratios:
         lines.append("ratio to truth, median (mean) over bins: " + ", ".join(ratios))
+    lines.extend(
+        f"{name}: detector systematics, mean |shift|/x over bins: "
+        + ", ".join(
+            f"{group} {100 * np.mean(np.abs(shift) / np.abs(m.result.unfolded)):.2f} %"
+            for group, shift in m.systematics.items()
+        )
+        for name, m in study.methods.items()
+        if m.shifts
+    )
     lines.extend(f"{name}: not unfolded: {why}" for name, why in study.failures.items())
     scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
     if scans:

@@ -119,6 +119,13 @@ def parse_edges(
     "the odd entries are unfolded)",
 )
 @click.option(
+    "--variations",
+    default=None,
+    help="detector variations of the pseudo-data, comma-separated from jes,jer,btag,met: each "
+    "varied sample is reconstructed with every method and unfolded with the nominal response; "
+    "the shifts enter every total and the equal-bias scan",
+)
+@click.option(
     "--response-toys",
     type=click.IntRange(min=0),
     default=50,
@@ -168,6 +175,7 @@ def command(
     tau_rule,
     iterations,
     response_input,
+    variations,
     response_toys,
     mtt_edges,
     ptt_edges,
@@ -229,6 +237,20 @@ def command(
             raise ChannelError(
                 f"{where} holds {events.channel} events; unfold needs dilepton events"
             )
+    varied = {}
+    if variations is not None:
+        from nuanalysis.cli.options import method_options
+        from nuanalysis.methods.registry import reconstruct
+        from nuanalysis.variations import parse_groups, vary
+
+        options = method_options(names, request.models, request.settings)
+        for index, variation in enumerate(parse_groups(variations)):
+            events = vary(run.events, variation, seed=request.seed + index)
+            click.echo(f"reconstructing the {variation} variation", err=True)
+            varied[variation] = (
+                events,
+                {name: reconstruct(name, events, **options.get(name, {})) for name in names},
+            )
     try:
         study = unfold_methods(
             run.events,
@@ -247,6 +269,7 @@ def command(
             ptt_edges=ptt_edges,
             min_bin_events=min_bin_events,
             response_sample=response_sample,
+            variations=varied,
         )
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
