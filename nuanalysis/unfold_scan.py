@@ -260,8 +260,8 @@ def format_scan(scans: dict[str, KScan], reference: str = "truth") -> str:
     names = list(scans)
     first = scans[names[0]]
     lines = [
-        "equal-bias comparison (numpy; SVD with the curvature on the grid, whatever the "
-        "backend): mean per-bin σ/x (stat ⊕ response MC stat ⊕ syst) | RMS bias ± error (%) | "
+        "equal-bias comparison (in numpy whatever the backend; SVD with the curvature on the "
+        "grid): mean per-bin σ/x (stat ⊕ response MC stat ⊕ syst) | RMS bias ± error (%) | "
         "closure χ²",
         f"{first.parameter:>10} " + "".join(f"{name:>30}" for name in names),
     ]

@@ -363,6 +363,7 @@ class UnfoldStudy:
             "algorithm": self.algorithm,
             "parameter": self.parameter,
             "backend": self.backend,
+            "backend_provenance": get_backend(self.backend).provenance(),
             "curvature": self.curvature,
             "equal_bias_scan": "numpy (SVD: curvature on the grid), whatever the backend",
             "channel": self.channel,
@@ -739,7 +740,8 @@ def format_table(study: UnfoldStudy) -> str:
     ]
     lines = [
         *(warning for warning in warnings if warning),
-        f"m_tt × pT_t unfolding: {study.setting()} ({study.rule}), backend {study.backend}; "
+        f"m_tt × pT_t {ALGORITHM_LABELS[study.algorithm]} unfolding, {study.parameter} = "
+        f"{study.regularisation:.3g} ({study.rule}), backend {study.backend}; "
         f"{study.n_events} {study.channel} events, {study.split}",
         f"curvature: {study.curvature}",
         "σ/x: " + ", ".join(f"{n} {m.uncertainty_label}" for n, m in study.methods.items()),
