@@ -128,3 +128,14 @@ def test_unfold_carries_each_variation_into_the_total(events):
     summary = study.to_json()["methods"]["truth"]
     assert set(summary["variation_shifts"]) == {"jes_up", "jes_down", "met"}
     assert "syst jes+met" in summary["uncertainty"]
+
+
+def test_cli_refuses_an_unknown_variation_before_any_work():
+    from click.testing import CliRunner
+
+    from nuanalysis.cli import cli
+
+    args = ["unfold", "--methods", "truth", "--max-events", "50", "--variations", "jes,jec"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "unknown variation jec" in result.output
+    assert "reconstructing" not in result.output

@@ -222,6 +222,9 @@ def command(
         [("--out", out_dir, True), ("--json", json_path, False)],
         [*inputs, *([response_input] if response_input else [])],
     )
+    from nuanalysis.variations import parse_groups, vary
+
+    variation_names = () if variations is None else parse_groups(variations)  # before any work
     run = request.run(names)
     response_sample = None
     if response_input is not None:
@@ -238,13 +241,12 @@ def command(
                 f"{where} holds {events.channel} events; unfold needs dilepton events"
             )
     varied = {}
-    if variations is not None:
+    if variation_names:
         from nuanalysis.cli.options import method_options
         from nuanalysis.methods.registry import reconstruct
-        from nuanalysis.variations import parse_groups, vary
 
         options = method_options(names, request.models, request.settings)
-        for index, variation in enumerate(parse_groups(variations)):
+        for index, variation in enumerate(variation_names):
             events = vary(run.events, variation, seed=request.seed + index)
             click.echo(f"reconstructing the {variation} variation", err=True)
             varied[variation] = (
