@@ -12,8 +12,9 @@ For every method:
    RooUnfoldSvd), TUnfold's Tikhonov least squares (Schmitt, JINST 7 (2012) T10003,
    :mod:`unfolding.tunfold`) or D'Agostini's iterations — and cross-check with D'Agostini
    (4 iterations);
-4. report the per-bin relative statistical uncertainty of the unfolded
-   spectrum (analytic; optionally with the response's own statistics from toys) and its
+4. report the per-bin relative uncertainty of the unfolded spectrum (analytic; with the
+   response's own statistics from Poisson replicas of its events, and the detector
+   systematics when given) and its
    ratio to the truth-neutrino result, and the equal-bias scan over the algorithm's
    regularisation (:mod:`nuanalysis.unfold_scan`).
 
@@ -75,12 +76,12 @@ from unfolding import (
     Response,
     UnfoldingError,
     UnfoldResult,
+    bootstrap_covariance,
     get_backend,
     k_from_d,
     k_minimum_global_correlation,
     relative_uncertainty,
     resolve_backend,
-    response_toys_covariance,
     svd_unfold,
     tau_from_l_curve,
     tau_minimum_global_correlation,
@@ -167,7 +168,7 @@ class MethodUnfolding:
         """What :attr:`rel_uncertainty` includes (one line)."""
         parts = ["pseudo-data stat"]
         if self.response_covariance is not None:
-            parts.append("response MC stat (toys)")
+            parts.append("response MC stat (event bootstrap)")
         if self.shifts:
             parts.append("syst " + "+".join(self.systematics))
         label = " ⊕ ".join(parts)
@@ -648,15 +649,15 @@ def unfold_methods(
         }
         if response_toys:
 
-            def unfold_toy(replica, m=measured, v=w2) -> np.ndarray:
+            def unfold_replica(multiplier, split=method, m=measured, v=w2) -> np.ndarray:
                 toys.update()
-                return unfold(replica, m, v, **setting).unfolded
+                return unfold(split.response(multiplier), m, v, **setting).unfolded
 
-            try:
-                entry.response_covariance = response_toys_covariance(
-                    response, unfold_toy, response_toys, rng
+            try:  # replicas of the response's events: the draws of one event move together
+                entry.response_covariance = bootstrap_covariance(
+                    unfold_replica, len(method.weight), response_toys, rng
                 )
-            except UnfoldingError as error:  # too few simulated events per bin
+            except UnfoldingError as error:  # a replica lost a bin: too few simulated events
                 entry.response_toys_error = str(error)
         study.methods[name] = entry
 

@@ -72,7 +72,7 @@ def test_an_independent_response_sample_unfolds_all_the_pseudo_data(samples, tmp
         )
     )
     assert "warning: the response sample" not in result.output
-    # the response's MC statistics (50 toys by default) are in every per-bin total
+    # the response's MC statistics (50 replicas by default) are in every per-bin total
     assert entry["uncertainty"].startswith("pseudo-data stat ⊕ response MC stat")
     assert all(
         total > stat

@@ -130,8 +130,9 @@ def parse_edges(
     type=click.IntRange(min=0),
     default=50,
     show_default=True,
-    help="toys of the response whose spread, the response's MC statistical uncertainty, is "
-    "added to every per-bin uncertainty (0: the pseudo-data's statistics alone)",
+    help="Poisson bootstrap replicas of the response's events, whose spread (the response's "
+    "MC statistical uncertainty) is added to every per-bin uncertainty (0: the pseudo-data's "
+    "statistics alone)",
 )
 @click.option(
     "--mtt-edges",
