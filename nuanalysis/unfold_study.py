@@ -110,7 +110,6 @@ REFERENCE = "truth"
 ALGORITHM_LABELS = {"svd": "SVD", "tunfold": "TUnfold", "bayes": "D'Agostini"}
 K_RULES = ("half", "global-correlation", "d")
 TAU_RULES = ("l-curve", "global-correlation", "equal-bias")
-ITERATION_RULES = ("equal-bias",)
 POSTERIOR_ESTIMATES = ("draws", "mean")
 """How a result carrying a posterior (``flow-posterior``) enters: all draws at weight 1/S, or
 the posterior mean of m_tt and pT_t per event (:func:`build_method`)."""

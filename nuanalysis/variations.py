@@ -79,6 +79,8 @@ def jes_uncertainty(events: PaddedEvents, detector: DetectorParameters = ATLAS_L
 
 
 def jes(sign: float) -> Callable[[PaddedEvents, np.random.Generator], PaddedEvents]:
+    """The jet-energy-scale variation up (``sign`` +1) or down (−1) by one σ."""
+
     def vary(events: PaddedEvents, _rng: np.random.Generator) -> PaddedEvents:
         return _rescale_jets(events, 1.0 + sign * jes_uncertainty(events))
 
@@ -86,6 +88,7 @@ def jes(sign: float) -> Callable[[PaddedEvents, np.random.Generator], PaddedEven
 
 
 def jer(events: PaddedEvents, rng: np.random.Generator) -> PaddedEvents:
+    """Jets smeared to a resolution worse by :data:`JER_UNCERTAINTY`."""
     energy, abs_eta = _jet_kinematics(events)
     width = np.sqrt((1.0 + JER_UNCERTAINTY) ** 2 - 1.0)
     width *= ATLAS_LIKE.jet_energy_resolution(energy, abs_eta)
@@ -94,6 +97,8 @@ def jer(events: PaddedEvents, rng: np.random.Generator) -> PaddedEvents:
 
 
 def btag(sign: float) -> Callable[[PaddedEvents, np.random.Generator], PaddedEvents]:
+    """The b-tagging efficiency up (``sign`` +1) or down (−1) by :data:`BTAG_UNCERTAINTY`."""
+
     def vary(events: PaddedEvents, rng: np.random.Generator) -> PaddedEvents:
         efficiency = ATLAS_LIKE.btag_efficiency_b
         draw = rng.random(events.jet_btag.shape)
@@ -108,6 +113,7 @@ def btag(sign: float) -> Callable[[PaddedEvents, np.random.Generator], PaddedEve
 
 
 def met_soft_term(events: PaddedEvents, rng: np.random.Generator) -> PaddedEvents:
+    """The MET's soft term smeared by its resolution (the jets and leptons unchanged)."""
     noise = ATLAS_LIKE.met_soft_resolution * rng.normal(size=events.met.shape)
     return replace(events, met=events.met + noise)
 
