@@ -10,18 +10,22 @@ flow-posterior returns (the same draws). Printed:
    chosen with the b ↔ lepton pairing by the top-mass χ² (λ = 0 and 1), and of
    all draws (the oversampled distribution); flow-posterior is then unfolded
    both oversampled and as the posterior mean of m_tt and pT_t;
-2. the unfolding table of ``nuanalysis unfold`` (default k, per-bin σ/x and its
-   ratio to truth-ν) and the equal-bias scan (mean σ/x, RMS closure bias and
-   closure χ² for every k; :mod:`nuanalysis.unfold_scan`), in closure and with
-   the pseudo-data stressed by (m_tt/⟨m_tt⟩)^stress;
-3. the issue's targets: the flow's curve below NW's and the ellipse's at every
-   k from 3 to 9 (σ/x at equal k, the closure bias being consistent with zero),
-   and its σ/x over truth-ν at the k of smallest √(σ² + bias²).
+2. for each algorithm (SVD, TUnfold, D'Agostini) the unfolding table of ``nuanalysis
+   unfold`` (per-bin σ/x, with the response's MC statistics from toys, and its ratio to
+   truth-ν) and the equal-bias scan (mean σ/x, RMS closure bias ± error and closure χ² for
+   every regularisation value; :mod:`nuanalysis.unfold_scan`), in closure and with the
+   pseudo-data stressed by (m_tt/⟨m_tt⟩)^stress; with ``--response-input`` the responses
+   and priors come from that independent sample;
+3. per algorithm and method at its own smallest √(σ² + bias²): σ/x over truth-ν's at that
+   regularisation, the bias with its error and (with ``--variations``) the mean detector
+   systematic, and whether the flows' σ/x lies below NW's and the ellipse's at every
+   scanned value; the totals include the variations' shifts (:mod:`nuanalysis.variations`).
 
 Usage (one core; about 10 minutes for 10k events, mostly NW)::
 
     OMP_NUM_THREADS=1 python benchmarks/unfold_bias.py [--input F.root] [--max-events N] \\
-        [--stress 2] [--json out.json]
+        [--stress 2] [--algorithms svd,tunfold,bayes] [--response-input MC.root] \\
+        [--variations jes,jer,btag,met] [--json out.json]
 """
 
 from __future__ import annotations
@@ -34,14 +38,15 @@ import numpy as np
 
 from nuanalysis.assignment import PosteriorChoice, calibrate_dilepton_sigma, choose_dilepton
 from nuanalysis.io import demo_sample_path
-from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.methods.registry import NeutrinoResult, reconstruct
 from nuanalysis.observables import PAIRING_KEY, reco_observables, truth_observables
 from nuanalysis.outputs import json_safe
 from nuanalysis.oversampling import posterior_observables
 from nuanalysis.posterior import Posterior, PosteriorRule
 from nuanalysis.runner import run_methods
 from nuanalysis.statistics import width68
-from nuanalysis.unfold_study import format_table, unfold_methods
+from nuanalysis.unfold_study import ResponseSample, format_table, unfold_methods
+from nuanalysis.variations import parse_groups, vary
 
 METHODS = ("truth", "flow-posterior", "nw", "ellipse")
 CHOSEN_WEIGHTS = (0.0, 1.0)
@@ -71,6 +76,38 @@ def mtt_estimators(events, posterior_result: NeutrinoResult) -> dict[str, Neutri
     return out
 
 
+def summary(study) -> str:
+    """Per method at its own equal-bias choice: σ/x (stat ⊕ response MC stat) over truth-ν's
+    at that regularisation, the RMS bias ± its error; and whether the flows' σ/x lies below
+    NW's and the ellipse's at every scanned value."""
+    scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
+    if "truth" not in scans:
+        return "no truth-ν scan"
+    lines = [
+        f"{'method':22s} {'best':>8} {'σ/x over truth-ν':>17} {'RMS bias ± error':>18} "
+        f"{'syst σ/x':>9}"
+    ]
+    for name, scan in scans.items():
+        best = scan.best
+        at = scan.at(best)
+        ratio = (
+            at["mean_rel_uncertainty_total"] / scans["truth"].at(best)["mean_rel_uncertainty_total"]
+        )
+        lines.append(
+            f"{name:22s} {best:>8.3g} {ratio:>17.2f} "
+            f"{100 * at['rms_bias']:>9.1f} ± {100 * at['rms_bias_error']:4.1f} % "
+            f"{100 * at['mean_rel_systematic']:>7.2f} %"
+        )
+    for flow in ("flow", "flow-posterior"):
+        for rival in ("nw", "ellipse"):
+            if flow in scans and rival in scans:
+                below = np.less(
+                    scans[flow].mean_rel_uncertainty_total, scans[rival].mean_rel_uncertainty_total
+                )
+                lines.append(f"{flow} σ/x below {rival}'s at every value: {bool(below.all())}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=Path, default=None)
@@ -78,6 +115,14 @@ def main() -> None:
     parser.add_argument("--stress", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--algorithms", default="svd,tunfold,bayes")
+    parser.add_argument(
+        "--response-input", type=Path, default=None, help="independent sample for the responses"
+    )
+    parser.add_argument("--response-toys", type=int, default=20)
+    parser.add_argument(
+        "--variations", default=None, help="detector variations, e.g. jes,jer,btag,met"
+    )
     args = parser.parse_args()
 
     path = args.input or default_input()
@@ -106,38 +151,53 @@ def main() -> None:
     report = {"input": str(path), "n_events": len(events), "seconds": run.seconds}
     order = ["truth", "flow", "flow-posterior", *chosen, "nw", "ellipse"]
     unfold_results = {name: points[name] for name in order if name in points}
-    for stress in (0.0, args.stress):
-        study = unfold_methods(events, unfold_results, backend="numpy", stress=stress)
-        print(f"\n--- pseudo-data stress {stress:g} ---\n{format_table(study)}")
-        report[f"stress_{stress:g}"] = study.to_json(str(path))
-        mean = unfold_methods(
-            events,
-            {"truth": results["truth"], "flow-posterior": posterior_result},
-            backend="numpy",
-            stress=stress,
-            posterior_estimate="mean",
+    response_sample = None
+    if args.response_input is not None:
+        response_run = run_methods(args.response_input, METHODS, seed=args.seed + 1, progress=True)
+        response_results = dict(response_run.results)
+        response_results["flow"] = NeutrinoResult(
+            response_results["flow-posterior"].momenta, response_results["flow-posterior"].valid
         )
-        print(f"\nflow-posterior as the posterior mean of m_tt and pT_t:\n{format_table(mean)}")
-        report[f"stress_{stress:g}_posterior_mean"] = mean.to_json(str(path))
-        scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
-        for flow in ("flow", "flow-posterior"):
-            if flow not in scans:
-                continue
-            for rival in ("nw", "ellipse"):
-                if rival not in scans:
-                    continue
-                below = [
-                    scans[flow].at(k)["mean_rel_uncertainty"]
-                    < scans[rival].at(k)["mean_rel_uncertainty"]
-                    for k in range(3, 10)
-                ]
-                print(f"{flow} σ/x below {rival}'s at k = 3…9: {below}")
-            best = scans[flow].best
-            ratio = (
-                scans[flow].at(best)["mean_rel_uncertainty"]
-                / scans["truth"].at(best)["mean_rel_uncertainty"]
+        response_results.update(
+            mtt_estimators(response_run.events, response_results["flow-posterior"])
+        )
+        response_sample = ResponseSample.of(
+            response_run.events, response_results, str(args.response_input)
+        )
+    varied = {}
+    for index, variation in enumerate(parse_groups(args.variations) if args.variations else ()):
+        sample = vary(events, variation, seed=args.seed + index)
+        varied_run = {name: reconstruct(name, sample) for name in METHODS}
+        varied_run["flow"] = NeutrinoResult(
+            varied_run["flow-posterior"].momenta, varied_run["flow-posterior"].valid
+        )
+        varied_run.update(mtt_estimators(sample, varied_run["flow-posterior"]))
+        varied[variation] = (sample, varied_run)
+    settings = {
+        "backend": "numpy",
+        "response_toys": args.response_toys,
+        "progress": False,
+        "variations": varied,
+    }
+    for algorithm in args.algorithms.split(","):
+        for stress in (0.0, args.stress):
+            study = unfold_methods(
+                events, unfold_results, algorithm=algorithm, stress=stress,
+                response_sample=response_sample, **settings,
+            )  # fmt: skip
+            title = f"{algorithm}, pseudo-data stress {stress:g}"
+            print(f"\n--- {title} ---\n{format_table(study)}\n{summary(study)}")
+            report[f"{algorithm}_stress_{stress:g}"] = study.to_json(str(path))
+        if algorithm == "svd":
+            mean = unfold_methods(
+                events,
+                {"truth": results["truth"], "flow-posterior": posterior_result},
+                posterior_estimate="mean",
+                response_sample=response_sample,
+                **settings,
             )
-            print(f"{flow}: best k {best}, σ/x over truth-ν there {ratio:.2f} (target ≤ 1.5)")
+            print(f"\nflow-posterior as the posterior mean of m_tt and pT_t:\n{format_table(mean)}")
+            report["svd_posterior_mean"] = mean.to_json(str(path))
     if args.json is not None:
         args.json.write_text(json.dumps(json_safe(report), indent=1))
         print(f"wrote {args.json}")

@@ -582,6 +582,21 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             _legend(axes[1, j])
     fig.suptitle(f"{study.setting()}, backend {study.backend}", fontsize=13)
     written.append(save(fig, "uncertainty_ratios", histograms))
+    shifted = {name: m for name, m in study.methods.items() if m.shifts}
+    if shifted:
+        groups = list(next(iter(shifted.values())).systematics)
+        fig, axes = _figure(ncols=len(groups), width=5.0, height=4.5)
+        for ax, group in zip(axes[0], groups, strict=True):
+            for name, m in shifted.items():
+                relative = 100 * np.abs(m.systematics[group]) / np.abs(m.result.unfolded)
+                ax.stairs(relative, np.arange(len(relative) + 1), baseline=None,
+                          label=label(name), color=color(name))  # fmt: skip
+            ax.set_xlabel("bin (m_tt-major)")
+            ax.set_ylabel("|shift| / unfolded [%]")
+            ax.set_title(f"{group} variation", fontsize=12, pad=22)
+            _decorate(ax, sample)
+            _legend(ax)
+        written.append(save(fig, "systematics"))
     scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
     if scans:
         written.append(plot_bias_uncertainty(scans, out, sample, degenerate))
@@ -600,8 +615,11 @@ def plot_bias_uncertainty(
     left, right = axes[0]
     for name, scan in scans.items():
         style = {"label": label(name), "color": color(name), "marker": "o", "ms": 4}
-        bias, sigma = 100 * np.asarray(scan.rms_bias), 100 * np.asarray(scan.mean_rel_uncertainty)
-        left.plot(bias, sigma, **style)
+        bias, sigma = (
+            100 * np.asarray(scan.rms_bias),
+            100 * np.asarray(scan.mean_rel_uncertainty_total),
+        )
+        left.errorbar(bias, sigma, xerr=100 * np.asarray(scan.rms_bias_error), **style)
         for value, x, y in zip(scan.values, bias, sigma, strict=True):
             left.annotate(
                 f"{value:.2g}", (x, y), fontsize=7, xytext=(3, 2), textcoords="offset points"
@@ -609,6 +627,7 @@ def plot_bias_uncertainty(
         right.plot(scan.values, sigma, **style)
         parameter = scan.parameter
     left.set_xlabel(f"RMS closure bias [%] (labels: {parameter})")
+    left.set_ylabel("mean per-bin relative uncertainty [%]\n(stat with response MC stat)")
     right.set_xlabel(
         {"k": "SVD regularisation k", "tau": "TUnfold τ", "iterations": "D'Agostini iterations"}[
             parameter
@@ -616,8 +635,8 @@ def plot_bias_uncertainty(
     )
     if parameter != "k":
         right.set_xscale("log")
+    right.set_ylabel("mean per-bin relative uncertainty [%]\n(stat with response MC stat)")
     for ax in (left, right):
-        ax.set_ylabel("mean per-bin relative uncertainty [%]")
         ax.set_yscale("log")
         _decorate(ax, sample)
         _legend(ax)

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nuanalysis.oversampling import fill_oversampled, oversampled_template
+from nuanalysis.variations import pair_shift
 from unfolding import Response, UnfoldingError, relative_uncertainty, tikhonov_problem, unfold
 from unfolding.api import PARAMETERS
 
@@ -54,12 +55,16 @@ class KScan:
     mean_rel_uncertainty: tuple[float, ...]
     rms_bias: tuple[float, ...]
     closure_chi2: tuple[float, ...]
+    mean_rel_uncertainty_total: tuple[float, ...]  # ⊕ the response's MC stat ⊕ the systematics
+    rms_bias_error: tuple[float, ...]
+    mean_rel_systematic: tuple[float, ...]  # the detector variations' shifts, added in quadrature
     parameter: str = "k"
 
     @property
     def best(self) -> float:
-        """The value with the smallest √(uncertainty² + bias²) (the equal-bias rule)."""
-        total = np.hypot(self.mean_rel_uncertainty, self.rms_bias)
+        """The value with the smallest √(uncertainty² + bias²) (the equal-bias rule), the
+        uncertainty including the response's MC statistics."""
+        total = np.hypot(self.mean_rel_uncertainty_total, self.rms_bias)
         return self.values[int(np.argmin(total))]
 
     def nearest(self, value: float) -> float:
@@ -74,7 +79,10 @@ class KScan:
         i = self.values.index(value)
         return {
             "mean_rel_uncertainty": self.mean_rel_uncertainty[i],
+            "mean_rel_uncertainty_total": self.mean_rel_uncertainty_total[i],
             "rms_bias": self.rms_bias[i],
+            "rms_bias_error": self.rms_bias_error[i],
+            "mean_rel_systematic": self.mean_rel_systematic[i],
             "closure_chi2": self.closure_chi2[i],
         }
 
@@ -154,11 +162,14 @@ def scan_regularisation(
     values: tuple[float, ...] | None = None,
     replicas: int = BOOTSTRAP_REPLICAS,
     rng: np.random.Generator | None = None,
+    varied: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> KScan:
     """:class:`KScan` of the unfoldings of the split's pseudo-data with its response by
     ``algorithm`` at each of ``values`` (default :func:`scan_values`). The bootstrap replicas
     reweight the events of both halves by Poisson(1) counts: the response's statistics enter V
-    as much as the pseudo-data's."""
+    as much as the pseudo-data's. ``varied`` maps detector variations
+    (:mod:`nuanalysis.variations`) to their pseudo-data spectrum and covariance: each is
+    unfolded with the nominal response and its shift added to the total."""
     rng = np.random.default_rng(0) if rng is None else rng
     response = split.response()
     values = scan_values(algorithm, response) if values is None else tuple(values)
@@ -179,10 +190,11 @@ def scan_regularisation(
         setting = {"algorithm": algorithm, parameter: value}
         result = unfold(response, measured, covariance, **setting)
         difference = result.unfolded - truth
-        spread = []
+        spread, response_spread = [], []
         for r, m, t in zip(replica_responses, replica_measured, replica_truth, strict=True):
             try:
                 spread.append(unfold(r, m, covariance, **setting).unfolded - t)
+                response_spread.append(unfold(r, measured, covariance, **setting).unfolded)
             except UnfoldingError:  # a replica whose response lost a bin: leave it out
                 continue
         if len(spread) < replicas // 2:
@@ -191,17 +203,48 @@ def scan_regularisation(
                 "replicas could not be unfolded; too few events per bin for the bias estimate"
             )
         variance = np.atleast_2d(np.cov(np.array(spread), rowvar=False))  # (1, 1) for one bin
-        excess = (difference**2 - np.diag(variance))[filled] / truth[filled] ** 2
+        response_variance = np.atleast_2d(np.cov(np.array(response_spread), rowvar=False))
         uncertainty = relative_uncertainty(result.unfolded, result.covariance)
+        shifts = {
+            variation: unfold(response, *spectrum, **setting).unfolded - result.unfolded
+            for variation, spectrum in (varied or {}).items()
+        }
+        systematic = sum((s**2 for s in pair_shift(shifts).values()), np.zeros(len(truth)))
+        total = relative_uncertainty(
+            result.unfolded, result.covariance + response_variance + np.diag(systematic)
+        )
+        relative_systematic = relative_uncertainty(result.unfolded, np.diag(systematic))
+        bias, bias_error = rms_bias(difference[filled], np.diag(variance)[filled], truth[filled])
         rows.append(
             (
                 value,
                 float(np.mean(uncertainty)),
-                float(np.sqrt(max(np.mean(excess), 0.0))),
+                bias,
                 float(difference @ np.linalg.pinv(variance) @ difference),
+                float(np.mean(total)),
+                bias_error,
+                float(np.mean(relative_systematic)),
             )
         )
     return KScan(*(tuple(column) for column in zip(*rows, strict=True)), parameter=parameter)
+
+
+def rms_bias(
+    difference: np.ndarray, variance: np.ndarray, truth: np.ndarray
+) -> tuple[float, float]:
+    """The RMS relative bias b = √max(0, mean_b (d_b² − V_b) / t_b²) and its uncertainty.
+
+    For a Gaussian d_b of mean μ_b and variance V_b, Var(d_b²) = 2 V_b² + 4 μ_b² V_b (μ_b²
+    estimated by max(d_b² − V_b, 0)); bins are taken as independent, so
+    σ(b²) = √(Σ_b Var(d_b²) / t_b⁴) / n and σ(b) = σ(b²) / 2b, or √σ(b²) where b is 0
+    (the bias that noise alone could hide).
+    """
+    squared_bias = np.maximum(difference**2 - variance, 0.0)
+    b2 = max(float(np.mean((difference**2 - variance) / truth**2)), 0.0)
+    spread = np.sqrt(np.sum((2 * variance**2 + 4 * squared_bias * variance) / truth**4))
+    spread /= len(difference)
+    b = np.sqrt(b2)
+    return float(b), float(spread / (2 * b) if b > np.sqrt(spread) else np.sqrt(spread))
 
 
 def stress_weights(mtt_true: np.ndarray, stress: float) -> np.ndarray:
@@ -217,25 +260,26 @@ def format_scan(scans: dict[str, KScan], reference: str = "truth") -> str:
     names = list(scans)
     first = scans[names[0]]
     lines = [
-        "equal-bias comparison (numpy; SVD with the curvature on the grid, whatever the "
-        "backend): mean per-bin σ/x | RMS bias (%) | closure χ² (odd entries)",
-        f"{first.parameter:>10} " + "".join(f"{name:>24}" for name in names),
+        "equal-bias comparison (in numpy whatever the backend; SVD with the curvature on the "
+        "grid): mean per-bin σ/x (stat ⊕ response MC stat ⊕ syst) | RMS bias ± error (%) | "
+        "closure χ²",
+        f"{first.parameter:>10} " + "".join(f"{name:>30}" for name in names),
     ]
     for i, value in enumerate(first.values):
         cells = [
-            f"{100 * s.mean_rel_uncertainty[i]:>8.1f} | {100 * s.rms_bias[i]:>5.1f} | "
-            f"{s.closure_chi2[i]:>5.1f}"
+            f"{100 * s.mean_rel_uncertainty_total[i]:>6.1f} | {100 * s.rms_bias[i]:>5.1f} ± "
+            f"{100 * s.rms_bias_error[i]:<4.1f}| {s.closure_chi2[i]:>6.1f}"
             for s in scans.values()
         ]
-        lines.append(f"{value:>10.3g} " + "".join(f"{cell:>24}" for cell in cells))
+        lines.append(f"{value:>10.3g} " + "".join(f"{cell:>30}" for cell in cells))
     for name, scan in scans.items():
         best = scan.best
         line = f"{name}: smallest √(σ² + bias²) at {scan.parameter} = {best:.3g}: " + ", ".join(
             f"{key} {value:.3f}" for key, value in scan.at(best).items()
         )
         if reference in scans and name != reference:
-            ratio = scan.at(best)["mean_rel_uncertainty"]
-            ratio /= scans[reference].at(best)["mean_rel_uncertainty"]
+            ratio = scan.at(best)["mean_rel_uncertainty_total"]
+            ratio /= scans[reference].at(best)["mean_rel_uncertainty_total"]
             line += f", σ/x over {reference}'s at that {scan.parameter} {ratio:.2f}"
         lines.append(line)
     return "\n".join(lines)

@@ -12,8 +12,9 @@ For every method (docs/figures.md, "Unfolding"):
    RooUnfoldSvd), TUnfold's Tikhonov least squares (Schmitt, JINST 7 (2012) T10003,
    :mod:`unfolding.tunfold`) or D'Agostini's iterations — and cross-check with D'Agostini
    (4 iterations);
-4. report the per-bin relative statistical uncertainty of the unfolded
-   spectrum (analytic; optionally with the response's own statistics from toys) and its
+4. report the per-bin relative uncertainty of the unfolded spectrum (analytic; with the
+   response's own statistics from Poisson replicas of its events, and the detector
+   systematics when given) and its
    ratio to the truth-neutrino result, and the equal-bias scan over the algorithm's
    regularisation (:mod:`nuanalysis.unfold_scan`).
 
@@ -70,16 +71,17 @@ from nuanalysis.unfold_scan import (
     scan_values,
     stress_weights,
 )
+from nuanalysis.variations import pair_shift
 from unfolding import (
     Response,
     UnfoldingError,
     UnfoldResult,
+    bootstrap_covariance,
     get_backend,
     k_from_d,
     k_minimum_global_correlation,
     relative_uncertainty,
     resolve_backend,
-    response_toys_covariance,
     svd_unfold,
     tau_from_l_curve,
     tau_minimum_global_correlation,
@@ -98,13 +100,16 @@ PTT_EDGES = (0.0, 100.0, 200.0, 400.0)
 MIN_BIN_EVENTS = 10
 """Fewest events a bin of every response must hold before bins are merged."""
 
+RESPONSE_SAMPLE_FACTOR = 4.0
+"""A response sample at least this many times the pseudo-data: its fluctuations then add
+at most a quarter of the pseudo-data's variance to the closure difference."""
+
 AXIS_NAMES = ("m_tt", "pT_t")
 
 REFERENCE = "truth"
 ALGORITHM_LABELS = {"svd": "SVD", "tunfold": "TUnfold", "bayes": "D'Agostini"}
 K_RULES = ("half", "global-correlation", "d")
 TAU_RULES = ("l-curve", "global-correlation", "equal-bias")
-ITERATION_RULES = ("equal-bias",)
 POSTERIOR_ESTIMATES = ("draws", "mean")
 """How a result carrying a posterior (``flow-posterior``) enters: all draws at weight 1/S, or
 the posterior mean of m_tt and pT_t per event (:func:`build_method`)."""
@@ -131,18 +136,49 @@ class MethodUnfolding:
     ratio_to_truth: np.ndarray | None = None
     scan: KScan | None = None  # uncertainty and closure bias per regularisation (unfold_scan)
     scan_error: str | None = None  # why there is no scan (too few events to bootstrap)
+    response_toys_error: str | None = None  # why the response toys failed
+    shifts: dict[str, np.ndarray] = field(default_factory=dict)  # per detector variation
+
+    @property
+    def systematics(self) -> dict[str, np.ndarray]:
+        """Per variation group, the symmetrised per-bin shift
+        (:func:`nuanalysis.variations.pair_shift`)."""
+        return pair_shift(self.shifts)
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The total covariance: the pseudo-data's statistics, the response's MC statistics
+        when the response toys ran, and each variation group's shift (fully correlated over
+        the bins)."""
+        total = self.result.covariance.copy()
+        if self.response_covariance is not None:
+            total += self.response_covariance
+        for shift in self.systematics.values():
+            total += np.outer(shift, shift)
+        return total
 
     @property
     def rel_uncertainty(self) -> np.ndarray:
-        return self.result.relative_uncertainty
+        """Per-bin σ/x of :attr:`covariance` (the total)."""
+        return relative_uncertainty(self.result.unfolded, self.covariance)
 
     @property
-    def rel_uncertainty_with_response(self) -> np.ndarray | None:
+    def uncertainty_label(self) -> str:
+        """What :attr:`rel_uncertainty` includes (one line)."""
+        parts = ["pseudo-data stat"]
+        if self.response_covariance is not None:
+            parts.append("response MC stat (event bootstrap)")
+        if self.shifts:
+            parts.append("syst " + "+".join(self.systematics))
+        label = " ⊕ ".join(parts)
         if self.response_covariance is None:
-            return None
-        return relative_uncertainty(
-            self.result.unfolded, self.result.covariance + self.response_covariance
-        )
+            label += f" (no response MC stat: {self.response_toys_error or 'no response toys'})"
+        return label
+
+    @property
+    def rel_uncertainty_stat(self) -> np.ndarray:
+        """Per-bin σ/x of the pseudo-data's statistics alone."""
+        return self.result.relative_uncertainty
 
 
 @dataclass
@@ -158,6 +194,29 @@ class UnfoldStudy:
     methods: dict[str, MethodUnfolding] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # method -> why it was not unfolded
     binning: Coarsening | None = None  # how the requested binning was merged, if checked
+    response_sample: tuple[str, int] | None = None  # (name, events) filling the responses
+
+    @property
+    def split(self) -> str:
+        """Where the responses and the pseudo-data come from (one line)."""
+        if self.response_sample is None:
+            return "response and prior from the even entries, the odd entries unfolded"
+        name, n = self.response_sample
+        return f"response and prior from {name} ({n} events), all {self.n_events} events unfolded"
+
+    def response_sample_warning(self) -> str | None:
+        """A response sample under :data:`RESPONSE_SAMPLE_FACTOR` × the pseudo-data: its
+        statistical fluctuations then weigh in the closure bias."""
+        if self.response_sample is None:
+            return None
+        name, n = self.response_sample
+        if n >= RESPONSE_SAMPLE_FACTOR * self.n_events:
+            return None
+        return (
+            f"warning: the response sample {name} has {n} events, under "
+            f"{RESPONSE_SAMPLE_FACTOR:g} × the {self.n_events} unfolded; its fluctuations "
+            "weigh in the closure bias"
+        )
 
     def binning_warning(self) -> str | None:
         """What was merged and why, for the printout; None if the requested binning held."""
@@ -223,6 +282,11 @@ class UnfoldStudy:
             for name, edges in zip(AXIS_NAMES, (self.mtt_edges, self.ptt_edges), strict=True)
             if len(edges) == 2
         ]
+        if self.algorithm == "tunfold" and max(len(self.mtt_edges), len(self.ptt_edges)) < 4:
+            reasons.append(
+                "TUnfold: no axis has three bins, so the curvature regularises nothing "
+                "(the unregularised inverse)"
+            )
         if self.algorithm == "svd" and self.regularisation == 1:
             reasons.append(
                 "k = 1: only the normalisation comes from the data, the shape is the MC truth's"
@@ -263,7 +327,7 @@ class UnfoldStudy:
                 "rel_uncertainty": m.rel_uncertainty.tolist(),
                 "ratio_to_truth": None if m.ratio_to_truth is None else m.ratio_to_truth.tolist(),
                 self.parameter: m.result.regularisation,
-                "covariance": m.result.covariance.tolist(),
+                "covariance": m.covariance.tolist(),
                 "truth": m.truth.tolist(),
                 "measured": m.measured.tolist(),
                 "valid_fraction": m.valid_fraction,
@@ -276,8 +340,11 @@ class UnfoldStudy:
                     "iterations": m.bayes.regularisation,
                 },
             }
-            if m.response_covariance is not None:
-                entry["rel_uncertainty_with_response"] = m.rel_uncertainty_with_response.tolist()
+            entry["rel_uncertainty_stat"] = m.rel_uncertainty_stat.tolist()
+            if m.shifts:
+                entry["variation_shifts"] = {v: shift.tolist() for v, shift in m.shifts.items()}
+                entry["systematics"] = {g: shift.tolist() for g, shift in m.systematics.items()}
+            entry["uncertainty"] = m.uncertainty_label
             if m.scan is not None:
                 entry["scan"] = m.scan.to_dict()
             elif m.scan_error is not None:
@@ -296,12 +363,13 @@ class UnfoldStudy:
             "algorithm": self.algorithm,
             "parameter": self.parameter,
             "backend": self.backend,
+            "backend_provenance": get_backend(self.backend).provenance(),
             "curvature": self.curvature,
             "equal_bias_scan": "numpy (SVD: curvature on the grid), whatever the backend",
             "channel": self.channel,
             "n_events": self.n_events,
             "input": input_name,
-            "split": "response from even entries, unfolded: odd entries",
+            "split": self.split,
             "rule": self.rule,
             "reference": REFERENCE,
             "degenerate": self.degenerate_reasons(),
@@ -325,6 +393,43 @@ def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
     return index % 2 == 0, index % 2 == 1
 
 
+@dataclass(frozen=True)
+class ResponseSample:
+    """An independent sample that fills every response and gives the prior (an analysis's
+    MC): its events, each method's result on them and the truth m_tt, pT_t."""
+
+    events: PaddedEvents
+    results: dict[str, NeutrinoResult]
+    truth_values: tuple[np.ndarray, np.ndarray]
+    name: str = "response sample"
+
+    @classmethod
+    def of(
+        cls, events: PaddedEvents, results: dict[str, NeutrinoResult], name: str
+    ) -> ResponseSample:
+        return cls(events, results, truth_observables(events), name)
+
+
+def method_observables(
+    events: PaddedEvents, result: NeutrinoResult, posterior_estimate: str = "draws"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, S) m_tt and pT_t (S = 1 for a point, the draws of a posterior) and the (n,) valid
+    events (:func:`build_method`)."""
+    posterior = Posterior.from_result(result)
+    if posterior is None:
+        mtt, ptt, valid = reco_observables(events, result)
+        return mtt[:, None], ptt[:, None], valid
+    mtt, ptt, has_two = posterior_observables(events, posterior)
+    if posterior_estimate == "mean":
+        mtt, ptt = mtt.mean(axis=1, keepdims=True), ptt.mean(axis=1, keepdims=True)
+    elif posterior_estimate != "draws":
+        raise ValueError(
+            f"posterior_estimate must be one of {', '.join(POSTERIOR_ESTIMATES)}, "
+            f"got {posterior_estimate!r}"
+        )
+    return mtt, ptt, has_two & result.valid
+
+
 def build_method(
     events: PaddedEvents,
     result: NeutrinoResult,
@@ -333,46 +438,50 @@ def build_method(
     ptt_edges,
     stress: float = 0.0,
     posterior_estimate: str = "draws",
+    response_sample: tuple[PaddedEvents, NeutrinoResult, tuple[np.ndarray, np.ndarray]]
+    | None = None,
 ) -> ClosureSplit:
-    """Response from the even entries, the odd entries' reco and truth binned.
+    """The response entries and the binned reco and truth of the pseudo-data.
 
-    A result carrying a posterior (``flow-posterior``) enters with all its draws at weight
-    1/S, in the response and in the measured spectrum, whose covariance is then a full
-    matrix (:mod:`nuanalysis.oversampling`); a point is one draw. With
+    Without ``response_sample`` the even entries of ``events`` fill the response and the odd
+    entries are the pseudo-data; with it (events, the method's result, truth m_tt and pT_t of
+    an independent sample) that sample fills the response and all of ``events`` are the
+    pseudo-data. A result carrying a posterior (``flow-posterior``) enters with all its draws
+    at weight 1/S, in the response and in the measured spectrum, whose covariance is then a
+    full matrix (:mod:`nuanalysis.oversampling`); a point is one draw. With
     ``posterior_estimate="mean"`` such a result enters instead as one point per event, the
-    posterior mean of m_tt and of pT_t. ``stress`` reweights the odd half
+    posterior mean of m_tt and of pT_t. ``stress`` reweights the pseudo-data
     (:func:`nuanalysis.unfold_scan.stress_weights`).
     """
-    train, test = split_halves(len(events))
+    mtt, ptt, valid = method_observables(events, result, posterior_estimate)
     weight = np.array(events.weight, dtype=np.float64)
-    weight[test] *= stress_weights(truth_values[0][test], stress)
+    if response_sample is None:
+        train, test = split_halves(len(events))
+        fill = (mtt[train], ptt[train], tuple(t[train] for t in truth_values), weight[train],
+                valid[train])  # fmt: skip
+    else:
+        fill_events, fill_result, fill_truth = response_sample
+        fill_mtt, fill_ptt, fill_valid = method_observables(
+            fill_events, fill_result, posterior_estimate
+        )
+        fill_weight = np.array(fill_events.weight, dtype=np.float64)
+        fill = (fill_mtt, fill_ptt, fill_truth, fill_weight, fill_valid)
+        test = np.ones(len(events), dtype=bool)
+    data_weight = weight[test] * stress_weights(truth_values[0][test], stress)
     response = Response(
         _axis(mtt_edges, "mtt", r"$m_{t\bar{t}}$ [GeV]"),
         _axis(ptt_edges, "ptt", r"$p_{T}^{t}$ [GeV]"),
     )
-    posterior = Posterior.from_result(result)
-    if posterior is None:
-        mtt, ptt, valid = reco_observables(events, result)
-        mtt, ptt = mtt[:, None], ptt[:, None]
-    else:
-        mtt, ptt, has_two = posterior_observables(events, posterior)
-        if posterior_estimate == "mean":
-            mtt, ptt = mtt.mean(axis=1, keepdims=True), ptt.mean(axis=1, keepdims=True)
-        elif posterior_estimate != "draws":
-            raise ValueError(
-                f"posterior_estimate must be one of {', '.join(POSTERIOR_ESTIMATES)}, "
-                f"got {posterior_estimate!r}"
-            )
-        valid = has_two & result.valid
     truth_test = (truth_values[0][test][:, None], truth_values[1][test][:, None])
+    fill_mtt, fill_ptt, fill_truth, fill_weight, fill_valid = fill
     return ClosureSplit(
         response.axes,
-        (mtt[train], ptt[train]),
-        (truth_values[0][train], truth_values[1][train]),
-        weight[train],
-        valid[train],
-        draw_fractions(response, (mtt[test], ptt[test]), valid[test], weight[test]),
-        draw_fractions(response, truth_test, np.ones(test.sum(), dtype=bool), weight[test]),
+        (fill_mtt, fill_ptt),
+        fill_truth,
+        fill_weight,
+        fill_valid,
+        draw_fractions(response, (mtt[test], ptt[test]), valid[test], data_weight),
+        draw_fractions(response, truth_test, np.ones(test.sum(), dtype=bool), data_weight),
         float(valid.mean()),
     )
 
@@ -425,13 +534,20 @@ def unfold_methods(
     stress: float = 0.0,
     min_bin_events: float = MIN_BIN_EVENTS,
     posterior_estimate: str = "draws",
+    response_sample: ResponseSample | None = None,
+    variations: dict[str, tuple[PaddedEvents, dict[str, NeutrinoResult]]] | None = None,
 ) -> UnfoldStudy:
     """Unfold m_tt × pT_t with each method's ``results`` on ``events`` (module docstring) by
     ``algorithm`` (``svd`` with ``backend``, ``tunfold`` or ``bayes``); its regularisation is
     ``k``, ``tau`` or ``iterations`` when given, else chosen on the reference by ``k_rule``
     (:data:`K_RULES`), ``tau_rule`` (:data:`TAU_RULES`) or, for the iterations, the
     equal-bias rule; ``min_bin_events`` 0 keeps the binning as given; ``posterior_estimate``:
-    see :data:`POSTERIOR_ESTIMATES`."""
+    see :data:`POSTERIOR_ESTIMATES`. With ``response_sample`` (an independent sample, at least
+    :data:`RESPONSE_SAMPLE_FACTOR` times larger) the responses and priors come from it and
+    all of ``events`` are unfolded. ``variations`` maps a detector variation
+    (:mod:`nuanalysis.variations`) to the varied events and every method's result on them: its
+    pseudo-data are unfolded with the nominal response, and the shifts enter the total
+    uncertainty and the equal-bias scan."""
     if algorithm not in PARAMETERS:
         raise UnfoldingError(
             f"unknown algorithm {algorithm!r}; choose one of {', '.join(PARAMETERS)}"
@@ -441,13 +557,22 @@ def unfold_methods(
     concrete = resolve_backend(backend) if algorithm == "svd" else "numpy"
     rng = np.random.default_rng(seed)
 
-    def build(mtt, ptt) -> dict[str, ClosureSplit]:
+    if response_sample is not None:
+        missing = [name for name in names if name not in response_sample.results]
+        if missing:
+            raise UnfoldingError(f"the response sample has no result for {', '.join(missing)}")
+
+    def build(mtt, ptt, sample=events, sample_results=results) -> dict[str, ClosureSplit]:
         return {
             name: build_method(
-                events, results[name], truth_values, mtt, ptt, stress, posterior_estimate
+                sample, sample_results[name], truth_values, mtt, ptt, stress, posterior_estimate,
+                None if response_sample is None else (
+                    response_sample.events, response_sample.results[name],
+                    response_sample.truth_values,
+                ),
             )
             for name in names
-        }
+        }  # fmt: skip
 
     built = build(mtt_edges, ptt_edges)
     binning = None
@@ -463,6 +588,10 @@ def unfold_methods(
     if algorithm == "svd" and k is not None and k > n_bins:
         raise UnfoldingError(f"k = {k} exceeds the {n_bins} bins unfolded; choose k ≤ {n_bins}")
 
+    varied = {
+        variation: build(mtt_edges, ptt_edges, varied_events, varied_results)
+        for variation, (varied_events, varied_results) in (variations or {}).items()
+    }
     parameter = PARAMETERS[algorithm]
     first = built[names[0]]
     values = scan_values(algorithm, first.response())
@@ -470,7 +599,9 @@ def unfold_methods(
     for name in progress_bar(iterable=names, desc="equal-bias scan", unit="method",
                              disable=not progress):  # fmt: skip
         try:
-            scans[name] = scan_regularisation(built[name], algorithm, values, rng=rng)
+            shifted = {variation: splits[name].measured for variation, splits in varied.items()}
+            scans[name] = scan_regularisation(built[name], algorithm, values, rng=rng,
+                                              varied=shifted)  # fmt: skip
         except UnfoldingError as error:  # the unfolding stands; only the comparison is lost
             scan_errors[name] = str(error)
     given = {"svd": k, "tunfold": tau, "bayes": iterations}[algorithm]
@@ -486,6 +617,8 @@ def unfold_methods(
         tuple(mtt_edges), tuple(ptt_edges),
     )  # fmt: skip
     study.binning = binning
+    if response_sample is not None:
+        study.response_sample = (response_sample.name, len(response_sample.events))
     setting = {"algorithm": algorithm, parameter: value}
     toys = progress_bar(
         total=response_toys * len(names), desc="response toys", unit="toy",
@@ -506,15 +639,25 @@ def unfold_methods(
             name, response, measured, w2, truth_test, method.valid_fraction, result, bayes,
             scan=scans.get(name), scan_error=scan_errors.get(name),
         )  # fmt: skip
+        entry.shifts = {
+            variation: unfold(
+                response, *splits[name].measured, backend=concrete, **setting
+            ).unfolded
+            - result.unfolded
+            for variation, splits in varied.items()
+        }
         if response_toys:
 
-            def unfold_toy(replica, m=measured, v=w2) -> np.ndarray:
+            def unfold_replica(multiplier, split=method, m=measured, v=w2) -> np.ndarray:
                 toys.update()
-                return unfold(replica, m, v, **setting).unfolded
+                return unfold(split.response(multiplier), m, v, **setting).unfolded
 
-            entry.response_covariance = response_toys_covariance(
-                response, unfold_toy, response_toys, rng
-            )
+            try:  # replicas of the response's events: the draws of one event move together
+                entry.response_covariance = bootstrap_covariance(
+                    unfold_replica, len(method.weight), response_toys, rng
+                )
+            except UnfoldingError as error:  # a replica lost a bin: too few simulated events
+                entry.response_toys_error = str(error)
         study.methods[name] = entry
 
     toys.close()
@@ -590,12 +733,18 @@ def format_table(study: UnfoldStudy) -> str:
     has_ratio = any(m.ratio_to_truth is not None for m in study.methods.values())
     if has_ratio:
         header += "".join(f"{n + '/truth':>14}" for n in names if n != REFERENCE)
-    warnings = [study.binning_warning(), study.degenerate_warning()]
+    warnings = [
+        study.response_sample_warning(),
+        study.binning_warning(),
+        study.degenerate_warning(),
+    ]
     lines = [
         *(warning for warning in warnings if warning),
-        f"m_tt × pT_t unfolding: {study.setting()} ({study.rule}), backend {study.backend}; "
-        f"{study.n_events} {study.channel} events, response from even entries, odd unfolded",
+        f"m_tt × pT_t {ALGORITHM_LABELS[study.algorithm]} unfolding, {study.parameter} = "
+        f"{study.regularisation:.3g} ({study.rule}), backend {study.backend}; "
+        f"{study.n_events} {study.channel} events, {study.split}",
         f"curvature: {study.curvature}",
+        "σ/x: " + ", ".join(f"{n} {m.uncertainty_label}" for n, m in study.methods.items()),
         header,
     ]
     for i, label in enumerate(study.bin_labels()):
@@ -614,6 +763,15 @@ def format_table(study: UnfoldStudy) -> str:
     ]
     if ratios:
         lines.append("ratio to truth, median (mean) over bins: " + ", ".join(ratios))
+    lines.extend(
+        f"{name}: detector systematics, mean |shift|/x over bins: "
+        + ", ".join(
+            f"{group} {100 * np.mean(np.abs(shift) / np.abs(m.result.unfolded)):.2f} %"
+            for group, shift in m.systematics.items()
+        )
+        for name, m in study.methods.items()
+        if m.shifts
+    )
     lines.extend(f"{name}: not unfolded: {why}" for name, why in study.failures.items())
     scans = {name: m.scan for name, m in study.methods.items() if m.scan is not None}
     if scans:

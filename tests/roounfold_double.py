@@ -172,6 +172,7 @@ class FakeROOT:
     """The PyROOT module with the RooUnfold ``generation`` installed in ``library_dir``."""
 
     kWarning = 2000
+    gROOT = SimpleNamespace(GetVersion=lambda: "6.99/01")
     TH1D = Histogram
     TH2D = Histogram
     TMatrixD = Matrix

@@ -140,3 +140,18 @@ def test_posterior_draws_enter_at_weight_one_over_s(smeared_dilepton):
     one_draw = [study.methods[f"draw{s}"].measured for s in range(len(scales))]
     assert not np.allclose(one_draw[0], one_draw[-1])  # the draws fall in different bins
     np.testing.assert_allclose(study.methods["posterior"].measured, np.mean(one_draw, axis=0))
+
+
+def test_response_statistics_of_a_posterior_count_events_not_draws(smeared_dilepton):
+    """The response's MC uncertainty comes from replicas of its events, so S identical draws
+    per event give the point's uncertainty, not one √S times smaller."""
+    events = smeared_dilepton
+    truth = reconstruct("truth", events)
+    draws = np.repeat(truth.momenta[:, None], 8, axis=1)
+    extras = {DRAWS_KEY: draws, LOG_PROB_KEY: np.zeros(draws.shape[:2])}
+    copies = NeutrinoResult(truth.momenta, truth.valid, extras=extras)
+    settings = {"backend": "numpy", "progress": False, "k": 3, "response_toys": 30}
+    point = unfold_methods(events, {"truth": truth}, **settings).methods["truth"]
+    drawn = unfold_methods(events, {"truth": copies}, **settings).methods["truth"]
+    assert (np.diag(point.response_covariance) > 0).all()
+    np.testing.assert_allclose(drawn.response_covariance, point.response_covariance, rtol=1e-6)

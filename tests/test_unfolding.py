@@ -429,6 +429,7 @@ def test_cli_writes_the_design_json(dilepton_events, tmp_path):
     data = json.loads(out.read_text())
     assert data["observable"] == "mtt_ptt" and data["backend"] == "numpy"
     assert data["degenerate"] == []  # 6000 events keep the binning, k = 6 and a small bias
+    assert data["backend_provenance"] == {"backend": "numpy"}
     assert data["bins"]["mtt"] == [300.0, 450.0, 600.0, 800.0, 1200.0]
     assert data["bins"]["ptt"] == [0.0, 100.0, 200.0, 400.0]
     entry = data["methods"]["truth"]

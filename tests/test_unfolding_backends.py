@@ -146,3 +146,11 @@ def test_auto_prefers_an_installed_roounfold(tmp_path, monkeypatch):
     assert U.resolve_backend("auto") in ("root", "numpy")
     with pytest.raises(U.UnfoldingError, match="needs RooUnfold"):
         U.resolve_backend("roounfold")
+
+
+def test_provenance_records_the_root_version_and_the_roounfold_library(tmp_path):
+    backend, _ = roounfold("3.x", tmp_path)
+    record = backend.provenance()
+    assert record["backend"] == "roounfold" and record["root_version"] == "6.99/01"
+    assert record["roounfold_library"] == str(tmp_path / "libRooUnfold.so")
+    assert SVD_BACKENDS["numpy"].provenance() == {"backend": "numpy"}

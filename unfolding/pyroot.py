@@ -113,6 +113,14 @@ class PyRootBackend(SvdBackend):
     def __init__(self, root: Callable[[], object] = root_module) -> None:
         self._root = root
 
+    def provenance(self) -> dict[str, str]:
+        ROOT = self._root()
+        return {
+            **super().provenance(),
+            "root_version": str(ROOT.gROOT.GetVersion()),
+            "root_module": str(getattr(ROOT, "__file__", "")),
+        }
+
     def _root_or_reason(self) -> tuple[object | None, str | None]:
         """(the PyROOT module, None), or (None, why this backend cannot run without it)."""
         try:

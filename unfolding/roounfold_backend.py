@@ -113,6 +113,10 @@ class RooUnfoldBackend(PyRootBackend):
             return None
         return f"backend 'roounfold' needs RooUnfold, which ROOT cannot find: {SETUP_HINT}"
 
+    def provenance(self) -> dict[str, str]:
+        ROOT = self._root()
+        return {**super().provenance(), "roounfold_library": str(roounfold_library(ROOT))}
+
     def _load(self, ROOT):
         """RooUnfoldSvd, loading libRooUnfold explicitly if it is not yet loaded."""
         if not roounfold_loaded(ROOT):

@@ -48,6 +48,11 @@ class SvdBackend(ABC):
         """Why this backend cannot run here (a sentence for the user), or None if it can."""
         return None
 
+    def provenance(self) -> dict[str, str]:
+        """What ran: the backend and, for the ROOT ones, the ROOT version and the libraries'
+        paths (recorded in the ``unfold`` JSON)."""
+        return {"backend": self.name}
+
     def svd_unfold(
         self, signal, covariance, matrix, truth, k: int, shape: tuple[int, ...] | None = None
     ) -> UnfoldResult:

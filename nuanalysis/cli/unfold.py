@@ -9,6 +9,7 @@ model, chunking, seed and dask options are those shared with ``compare``
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -109,11 +110,29 @@ def parse_edges(
     "truth-neutrino closure scan, the equal-bias rule)",
 )
 @click.option(
+    "--response-input",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="ntuple whose events fill every response and give the prior (as an analysis's MC), "
+    "statistically independent of --input and at least 4× larger; --input is then the "
+    "pseudo-data, unfolded whole (default: the even entries of --input fill the responses, "
+    "the odd entries are unfolded)",
+)
+@click.option(
+    "--variations",
+    default=None,
+    help="detector variations of the pseudo-data, comma-separated from jes,jer,btag,met: each "
+    "varied sample is reconstructed with every method and unfolded with the nominal response; "
+    "the shifts enter every total and the equal-bias scan",
+)
+@click.option(
     "--response-toys",
     type=click.IntRange(min=0),
-    default=0,
+    default=50,
     show_default=True,
-    help="toys of the response to add its statistical uncertainty (0: off)",
+    help="Poisson bootstrap replicas of the response's events, whose spread (the response's "
+    "MC statistical uncertainty) is added to every per-bin uncertainty (0: the pseudo-data's "
+    "statistics alone)",
 )
 @click.option(
     "--mtt-edges",
@@ -156,6 +175,8 @@ def command(
     tau,
     tau_rule,
     iterations,
+    response_input,
+    variations,
     response_toys,
     mtt_edges,
     ptt_edges,
@@ -175,7 +196,13 @@ def command(
     """
     from nuanalysis.plotting import sample_label
     from nuanalysis.provenance import display_path, provenance
-    from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
+    from nuanalysis.unfold_study import (
+        ResponseSample,
+        format_table,
+        plot_study,
+        unfold_methods,
+        with_reference,
+    )
     from unfolding import UnfoldingError
 
     if request.channel not in (None, "dilepton"):
@@ -185,12 +212,49 @@ def command(
         )
     names = with_reference(request.methods)
     paths = request.paths
-    check_outputs([("--out", out_dir, True), ("--json", json_path, False)], request.input_files())
-    run = request.run(names)
-    if run.events.channel != "dilepton":
-        raise ChannelError(
-            f"{', '.join(paths)} holds {run.events.channel} events; unfold needs dilepton events"
+    inputs = request.input_files()
+    if response_input is not None and any(
+        Path(response_input).resolve() == Path(path).resolve() for path in request.paths
+    ):
+        raise click.BadParameter(
+            "the response sample must be independent of the pseudo-data: give another file",
+            param_hint="--response-input",
         )
+    check_outputs(
+        [("--out", out_dir, True), ("--json", json_path, False)],
+        [*inputs, *([response_input] if response_input else [])],
+    )
+    from nuanalysis.variations import parse_groups, vary
+
+    variation_names = () if variations is None else parse_groups(variations)  # before any work
+    run = request.run(names)
+    response_sample = None
+    if response_input is not None:
+        response_run = replace(request, paths=[response_input], max_events=None).run(names)
+        response_sample = ResponseSample.of(
+            response_run.events, dict(response_run.results), display_path(response_input)
+        )
+    for where, events in (
+        (", ".join(paths), run.events),
+        (response_input, None if response_sample is None else response_sample.events),
+    ):
+        if events is not None and events.channel != "dilepton":
+            raise ChannelError(
+                f"{where} holds {events.channel} events; unfold needs dilepton events"
+            )
+    varied = {}
+    if variation_names:
+        from nuanalysis.cli.options import method_options
+        from nuanalysis.methods.registry import reconstruct
+
+        options = method_options(names, request.models, request.settings)
+        for index, variation in enumerate(variation_names):
+            events = vary(run.events, variation, seed=request.seed + index)
+            click.echo(f"reconstructing the {variation} variation", err=True)
+            varied[variation] = (
+                events,
+                {name: reconstruct(name, events, **options.get(name, {})) for name in names},
+            )
     try:
         study = unfold_methods(
             run.events,
@@ -208,6 +272,8 @@ def command(
             mtt_edges=mtt_edges,
             ptt_edges=ptt_edges,
             min_bin_events=min_bin_events,
+            response_sample=response_sample,
+            variations=varied,
         )
     except UnfoldingError as error:
         raise click.ClickException(f"unfolding failed: {error}") from None
