@@ -54,6 +54,14 @@ from nuanalysis.padded import CHANNELS
     help="Detector passes per Pythia event: N > 1 re-uses each event N times with fresh "
     "smearing and b-tagging, each copy selected on its own (branches source_event, copy_index).",
 )
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["ntuple", "nanoaod"]),
+    default="ntuple",
+    show_default=True,
+    help="ntuple schema v1, or CMS NanoAOD branches (tree 'Events', nuanalysis.formats).",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -64,6 +72,7 @@ def command(
     top_mass: float,
     jobs: int,
     resmear: int,
+    file_format: str,
 ) -> None:
     """Generate pp → tt̄ events at 13 TeV and write the selected ones.
 
@@ -95,7 +104,12 @@ def command(
         "jobs": result.jobs,
     }
     with atomic_file(out) as partial:
-        write_ntuple(partial, result.columns)
+        if file_format == "nanoaod":
+            from nuanalysis.formats.nanoaod_writer import write_nanoaod
+
+            write_nanoaod(partial, result.columns)
+        else:
+            write_ntuple(partial, result.columns)
         write_generation_record(partial, record)
     click.echo(
         f"{channel}: generated {result.n_generated}, passing {result.n_passing}, "
