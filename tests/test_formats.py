@@ -214,9 +214,10 @@ def test_nanoaod_v15_without_met_and_jet_id(real_files):
     assert "MET" not in events.fields and "jetId" not in events.Jet.fields
     objects = nanoaod_objects(events)
     np.testing.assert_array_equal(ak.to_numpy(objects.met_pt), ak.to_numpy(events.PFMET.pt))
-    assert (
-        0.8 < ak.mean(ak.num(objects.jets) / ak.num(events.Jet)) or ak.sum(ak.num(objects.jets)) > 0
-    )
+    # the computed tight lepton-veto ID keeps nearly every central jet of a simulated tt̄ sample
+    central = events.Jet[(events.Jet.pt > 25) & (abs(events.Jet.eta) < 2.5)]
+    assert ak.mean(ak.flatten(jet_id_from_composition(central))) > 0.98
+    assert ak.sum(ak.num(objects.jets)) > 500
     with pytest.raises(ChannelError, match=r"by number of selected leptons: 200 with 0"):
         read_nanoaod(path, "semileptonic")
 
