@@ -10,8 +10,9 @@ and ``Muon_*`` (``tightId``, isolation 0) split by flavour, ``MET_pt``/``MET_phi
 entry) and, with the truth branches, ``GenPart_*``: the W⁺ and W⁻ (sums of
 their decay partons), the top quarks where the input has them, and the
 neutrinos, each pointing to its W through ``genPartIdxMother``, all with the
-``fromHardProcess``, ``isFirstCopy`` and ``isLastCopy`` status flags. The detector objects are already selected, so the
-default NanoAOD selection keeps those that pass its cuts.
+``fromHardProcess``, ``isFirstCopy`` and ``isLastCopy`` status flags. The detector
+objects are already selected, so the default NanoAOD selection keeps those that pass
+its cuts.
 """
 
 from __future__ import annotations
