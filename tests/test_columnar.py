@@ -178,5 +178,37 @@ def test_building_the_graph_loads_no_model(dilepton_events, monkeypatch):
     assert records.draws.nu.px.ndim == 2 and records.npartitions == 2
     mass = (records.nu + lazy.leptons[:, 0]).mass  # vector behaviour on the typetracer
     assert mass.ndim == 1
+    # the column-projection pass runs the task on typetracers: it reads the records' columns
+    # (all of them, the task needs them), and neither runs the flow nor loads it
+    (columns,) = dak.report_necessary_columns(records.weight).values()
+    assert {"jets.pt", "leptons.charge", "met.phi"} <= set(columns)
     with pytest.raises(ChannelError, match="lazy events need channel="):
         reconstruct("flow", lazy)
+
+
+# ------------------------------------------------------------------- ml_tools wrapper
+
+
+@pytest.mark.slow
+def test_flow_wrapper_runs_torch_and_onnxruntime_alike(dilepton_events):
+    import pickle
+
+    pytest.importorskip("onnxruntime")
+    from nuanalysis.columnar import NeutrinoFlowWrapper
+
+    events = dilepton_events[:30]
+    torch_wrapper = NeutrinoFlowWrapper(method="flow-sample")
+    onnx_wrapper = pickle.loads(
+        pickle.dumps(NeutrinoFlowWrapper(method="flow-sample", backend="onnx"))
+    )
+    assert onnx_wrapper.backend == "onnx" and onnx_wrapper.model is None
+    by_torch = torch_wrapper(events, seed=SEED)
+    by_onnx = onnx_wrapper(events, seed=SEED)
+    # the same noise through two runtimes: the same samples up to float32 rounding
+    np.testing.assert_allclose(_momenta(by_onnx), _momenta(by_torch), rtol=1e-3, atol=0.05)
+    assert not ak.array_equal(by_onnx, by_torch)  # two runtimes did run
+    assert ak.array_equal(by_torch, reconstruct("flow-sample", events, seed=SEED))
+    with pytest.raises(OptionError, match="'ellipse' has no model"):
+        NeutrinoFlowWrapper(method="ellipse")
+    with pytest.raises(OptionError, match="backend 'tensorrt' unknown"):
+        NeutrinoFlowWrapper(backend="tensorrt")

@@ -62,6 +62,14 @@ from nuanalysis.padded import CHANNELS
     help="Detector configuration: nominal (ATLAS-like, the models' training) or degraded "
     "(jet and MET resolutions 20 % worse, 60 % b-tag efficiency).",
 )
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["ntuple", "nanoaod"]),
+    default="ntuple",
+    show_default=True,
+    help="ntuple schema v1, or CMS NanoAOD branches (tree 'Events', nuanalysis.formats).",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -73,6 +81,7 @@ def command(
     jobs: int,
     resmear: int,
     detector: str,
+    file_format: str,
 ) -> None:
     """Generate pp → tt̄ events at 13 TeV and write the selected ones.
 
@@ -114,7 +123,12 @@ def command(
         "jobs": result.jobs,
     }
     with atomic_file(out) as partial:
-        write_ntuple(partial, result.columns)
+        if file_format == "nanoaod":
+            from nuanalysis.formats.nanoaod_writer import write_nanoaod
+
+            write_nanoaod(partial, result.columns)
+        else:
+            write_ntuple(partial, result.columns)
         write_generation_record(partial, record)
     click.echo(
         f"{channel}: generated {result.n_generated}, passing {result.n_passing}, "

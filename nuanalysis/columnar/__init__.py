@@ -13,6 +13,7 @@ dask-awkward array it builds a lazy graph (:mod:`nuanalysis.columnar.lazy`).
 """
 
 from nuanalysis.columnar.api import reconstruct
+from nuanalysis.columnar.ml_tools import NeutrinoFlowWrapper
 from nuanalysis.columnar.records import output_layout, to_records
 
-__all__ = ["output_layout", "reconstruct", "to_records"]
+__all__ = ["NeutrinoFlowWrapper", "output_layout", "reconstruct", "to_records"]

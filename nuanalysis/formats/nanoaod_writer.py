@@ -8,10 +8,11 @@ point) and ``jetId`` 6 (tight, lepton veto), ``Electron_*`` (``cutBased`` 4, tig
 and ``Muon_*`` (``tightId``, isolation 0) split by flavour, ``MET_pt``/``MET_phi``,
 ``genWeight``, the event ID (``run`` 1, ``luminosityBlock`` 1, ``event`` the
 entry) and, with the truth branches, ``GenPart_*``: the W⁺ and W⁻ (sums of
-their decay partons) and the neutrinos, each pointing to its W through
-``genPartIdxMother`` with the ``fromHardProcess``, ``isFirstCopy`` and
-``isLastCopy`` status flags. The detector objects are already selected, so the
-default NanoAOD selection keeps those that pass its cuts.
+their decay partons), the top quarks where the input has them, and the
+neutrinos, each pointing to its W through ``genPartIdxMother``, all with the
+``fromHardProcess``, ``isFirstCopy`` and ``isLastCopy`` status flags. The detector
+objects are already selected, so the default NanoAOD selection keeps those that pass
+its cuts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nuanalysis.io import Branches
 from nuanalysis.kinematics import from_pt_eta_phi_m
 
 TAGGED_SCORE, UNTAGGED_SCORE = 0.9, 0.05
+_P4 = ("pt", "eta", "phi", "mass")
 HARD_PROCESS_FLAGS = (1 << 8) | (1 << 12) | (1 << 13)
 """``GenPart_statusFlags``: fromHardProcess, isFirstCopy, isLastCopy."""
 
@@ -58,18 +60,25 @@ def _collider(p4: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _generator_particles(branches: Branches) -> dict:
-    """W⁺, W⁻, then the neutrinos (each with its W as mother)."""
+    """W⁺, W⁻ [, t, t̄ where the truth tops are given], then the neutrinos (W as mother)."""
     partons = from_pt_eta_phi_m(
         *(
             np.asarray(branches[f"truth_parton_{f}"], np.float64)
             for f in ("pt", "eta", "phi", "mass")
         )
     )
-    bosons = np.stack([partons[:, 2] + partons[:, 3], partons[:, 4] + partons[:, 5]], axis=1)
-    n = len(bosons)
-    w = {k: ak.from_numpy(v) for k, v in _collider(bosons).items()}
-    w["pdgId"] = ak.from_numpy(np.tile(np.array([24, -24], np.int32), (n, 1)))
-    w["genPartIdxMother"] = ak.from_numpy(np.full((n, 2), -1, np.int16))
+    heavy = [partons[:, 2] + partons[:, 3], partons[:, 4] + partons[:, 5]]
+    pdg_ids = [24, -24]
+    if "truth_top_pt" in branches and "truth_antitop_pt" in branches:
+        for name, pdg_id in (("top", 6), ("antitop", -6)):
+            values = (np.asarray(branches[f"truth_{name}_{f}"], np.float64) for f in _P4)
+            heavy.append(from_pt_eta_phi_m(*values))
+            pdg_ids.append(pdg_id)
+    bosons = np.stack(heavy, axis=1)
+    n, k = bosons.shape[:2]
+    w = {key: ak.from_numpy(v) for key, v in _collider(bosons).items()}
+    w["pdgId"] = ak.from_numpy(np.tile(np.array(pdg_ids, np.int32), (n, 1)))
+    w["genPartIdxMother"] = ak.from_numpy(np.full((n, k), -1, np.int16))
     nu_pid = ak.values_astype(ak.Array(branches["truth_nu_pid"]), np.int32)
     nu = {f: ak.Array(branches[f"truth_nu_{f}"]) for f in ("pt", "eta", "phi")}
     nu["mass"] = ak.values_astype(ak.zeros_like(nu["pt"]), np.float32)
