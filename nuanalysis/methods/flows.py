@@ -50,8 +50,9 @@ POSTERIOR_ESTIMATORS = ("mean", "mtt-mean", "mtt-median")
 
 MTT_WINDOW = 64
 """Draws nearest the target m_tt among which ``mtt-mean`` / ``mtt-median`` keep the most
-probable (of 256: the window that kept the m_tt median of the held-out dilepton sample
-closest to truth-ν's; README, "Which flow estimator")."""
+probable. Of 256 draws on 4000 held-out dilepton events, windows of 32 and 64 kept the
+``mtt-mean`` m_tt median within 4 GeV of truth-ν's, 64 with p_z and m(bℓν) 1–3 % narrower
+(README, "Which flow estimator")."""
 
 EVENTS_PER_BLOCK = 2048
 """Events whose posterior draws are held at once by the posterior estimators."""
@@ -103,8 +104,8 @@ def posterior_point(
     target = mtt.mean(axis=1) if estimator == "mtt-mean" else np.median(mtt, axis=1)
     nearest = np.argsort(np.abs(mtt - target[:, None]), axis=1)[:, :mtt_window]
     nearest[~has_two] = np.argsort(-log_prob[~has_two], axis=1)[:, :mtt_window]
-    best = nearest[np.arange(len(draws)), np.argmax(np.take_along_axis(log_prob, nearest, 1), 1)]
     rows = np.arange(len(draws))
+    best = nearest[rows, np.argmax(np.take_along_axis(log_prob, nearest, axis=1), axis=1)]
     return draws[rows, best], log_prob[rows, best]
 
 
