@@ -1,0 +1,63 @@
+"""Bugs the adversarial fuzz (``benchmarks/fuzz.py``, issue 24) found, each reproduced.
+
+The user-files class gives ``--out`` an empty path and names whose derived
+outputs (the export's ``.json`` description) are a user's file; each must be a
+one-line refusal that leaves every user file as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from test_trust_outputs import TRAIN, one_error_line, run_main
+
+from nuanalysis.flows.model_io import shipped_model_path
+from nuanalysis.io import demo_sample_path
+
+
+@pytest.fixture
+def model(tmp_path):
+    """A copy of the shipped dilepton flow model (export's input)."""
+    return shutil.copy(shipped_model_path("dilepton"), tmp_path / "model.pt")
+
+
+def test_train_refuses_an_empty_out_in_one_line(capsys):
+    """``train --out ''`` raised ``ValueError: PosixPath('.') has an empty name`` while
+    naming the checkpoint beside ``--out``."""
+    code, err = run_main(capsys, *TRAIN, "--input", demo_sample_path("dilepton"), "--out", "")
+    assert code == 2
+    assert "--out" in one_error_line(err)
+
+
+def test_export_refuses_an_empty_out_in_one_line(capsys, model):
+    """``export --out ''`` raised the same ValueError naming the ``.json`` description."""
+    code, err = run_main(capsys, "export", "--model", model, "--out", "")
+    assert code == 2
+    assert "--out" in one_error_line(err)
+
+
+def test_export_keeps_a_users_json_beside_out(capsys, tmp_path, model):
+    """``export --out docs/results.onnx`` replaced the user's ``docs/results.json`` with the
+    input description; now it is refused and the file and folder stay as they were."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "results.json").write_text('{"chi2": 1.02}')
+    code, err = run_main(capsys, "export", "--model", model, "--out", docs / "results.onnx")
+    assert code == 2
+    assert "results.json" in one_error_line(err)
+    assert (docs / "results.json").read_text() == '{"chi2": 1.02}'
+    assert sorted(p.name for p in docs.iterdir()) == ["results.json"]
+
+
+@pytest.mark.slow
+def test_export_replaces_its_own_earlier_description(capsys, tmp_path, model):
+    """A second export to the same ``--out`` replaces the graph and the description."""
+    out = tmp_path / "flow.onnx"
+    assert run_main(capsys, "export", "--model", model, "--out", out)[0] == 0
+    (tmp_path / "flow.json").write_text(
+        json.dumps({**json.loads((tmp_path / "flow.json").read_text()), "source": "stale"})
+    )
+    assert run_main(capsys, "export", "--model", model, "--out", out)[0] == 0
+    assert json.loads((tmp_path / "flow.json").read_text())["source"] != "stale"
