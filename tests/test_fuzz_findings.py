@@ -7,7 +7,9 @@ one-line refusal that leaves every user file as it was.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 
 import pytest
@@ -61,3 +63,26 @@ def test_export_replaces_its_own_earlier_description(capsys, tmp_path, model):
     )
     assert run_main(capsys, "export", "--model", model, "--out", out)[0] == 0
     assert json.loads((tmp_path / "flow.json").read_text())["source"] != "stale"
+
+
+def test_a_failed_reconstruct_write_shows_its_error_after_the_progress_bar(
+    tmp_path, capsys, monkeypatch
+):
+    """A disk filling up after the first chunk printed the error glued to the open progress
+    bar (``…ellipse]nuanalysis: error: …``) and the bar's last state after it: the bar
+    was closed only when the runner's generator was collected."""
+    import nuanalysis.cli.reconstruct as reconstruct_command
+
+    def disk_full_after_one_chunk(partial, chunks):
+        next(iter(chunks))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(reconstruct_command, "write_reconstruction", disk_full_after_one_chunk)
+    code, err = run_main(
+        capsys, "reconstruct", "--input", demo_sample_path("dilepton"), "--methods", "truth",
+        "--chunk-size", "100", "--max-events", "300", "--out", tmp_path / "reco.root",
+    )  # fmt: skip
+    line = one_error_line(err)
+    assert code == 1 and "no space left on device" in line
+    before, _, after = err.partition(line)
+    assert before.endswith("\n") and after.strip() == ""
