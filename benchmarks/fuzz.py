@@ -44,10 +44,39 @@ text file, a binary mapping file, and the reader's bad classes through
 clear ``nuanalysis: error`` (exit 1 or 2), cleanly (exit 0; on a bad input
 that is a silently accepted value, target 0), or in anything else (target 0).
 
+Option ranges (issue 24, W8): every option of every registered method, found
+from the registry and its type hints (:func:`fuzz_options`), through ``compare
+--option``: values outside its type or range (NaN, ±Infinity, 1e400, '', below
+the minimum, ten times the maximum, 1e308, 1.5 for an integer, a choice that is
+not one) must be a one-line refusal with exit 2; values its type allows without
+a declared range (−1, 0, 10⁸, ±1e308) must be refused or run with valid results
+within :data:`OPTION_SECONDS` of CPU time; its default and the largest value its
+range allows must run.
+
+Full disk (issue 24): ``reconstruct``, ``compare --out``/``--json``, ``train``
+and ``export`` writing to a full 256 kB tmpfs, and to one with 64 kB free: a
+one-line error, non-zero exit, nothing left on the disk (skipped, saying why,
+where mounting is not permitted).
+
+Signals (issue 24, D4): SIGINT and SIGTERM to ``compare --methods M`` once the
+progress bar names method M running, for every method, and SIGINT, SIGTERM and
+SIGKILL to ``generate --jobs 2`` once its workers run: exit 130/143 in one line,
+no traceback, no stray files, no worker alive a second after the parent ended.
+
+User files (issue 24, D1–D3): ``--out`` at a folder of user files (thesis.pdf,
+notes.md, results.json, page.html), at a link to it or to an earlier report, at
+an input, at ``.`` inside the user files and at ``''``, for ``compare``,
+``reconstruct``, ``train`` and ``export``: refused in one line or written
+(through a link), and every user file as it was (SHA-1 before and after).
+
+Every class counts unexpected exceptions, silently accepted bad values and user
+files lost; all must be 0.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/fuzz.py [--events 100000] [--batch 100] [--seed 0] \\
-        [--no-methods] [--no-reader] [--no-cli] [--json out.json]
+        [--no-methods] [--no-reader] [--no-cli] [--no-options] [--no-disk] [--no-signals] \\
+        [--no-user-files] [--json out.json]
 """
 
 from __future__ import annotations
@@ -1012,7 +1041,8 @@ def _signal_run(args: list[str], folder: Path, ready: Callable[[str, int], bool]
     problems += [f"{len(alive)} workers alive after 1 s"] if alive else []
     stray = sorted(set(_tree(folder)) ^ set(before))
     problems += [f"stray files {stray}"] if stray else []
-    return ", ".join(problems) or f"exit {code}, one line, nothing left"
+    said = "one line, " if signum != signal.SIGKILL else ""
+    return ", ".join(problems) or f"exit {code}, {said}no worker or stray file left"
 
 
 def fuzz_signals() -> dict[str, dict]:
@@ -1173,8 +1203,55 @@ def main() -> None:
         if not skip:
             report[key] = run()
             _print_counts(title, report[key])
+    report["summary"] = summary(report)
+    _print_counts("Summary (targets: all 0)", report["summary"])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+
+
+FINE = ("read", "refused", "clear error", "ran", "written", "skipped", "finished before")
+"""How the outcomes that meet the targets begin (after the failures' words are looked for)."""
+
+
+def _failure(outcome: str) -> str | None:
+    """The summary column an outcome of a class counts in; None where it meets the targets."""
+    if "silently" in outcome or "on bad input" in outcome:
+        return "silently accepted bad values"
+    if "lost" in outcome:
+        return "user files lost"
+    if outcome.startswith("good"):
+        return "good inputs refused"
+    if outcome == "exit 0" or (
+        "naming other" not in outcome
+        and (outcome.startswith(FINE) or outcome.endswith(("nothing left", "stray file left")))
+    ):
+        return None
+    return "unexpected outcomes"
+
+
+def summary(report: dict) -> dict[str, dict[str, int]]:
+    """Per class: unexpected outcomes (exceptions, tracebacks, wrong exit, leftovers, live
+    workers), silently accepted bad values, good inputs refused, user files lost."""
+    columns = [
+        "unexpected outcomes",
+        "silently accepted bad values",
+        "good inputs refused",
+        "user files lost",
+    ]
+    table = {}
+    for name, rows in report.items():
+        counts = dict.fromkeys(columns, 0)
+        for row in rows.values():
+            if name == "methods":
+                counts["unexpected outcomes"] += sum(row["other_exceptions"].values())
+                counts["silently accepted bad values"] += row["valid_nonfinite_or_huge"]
+                counts["good inputs refused"] += sum(row["physical_batches_refused"].values())
+                continue
+            for outcome, count in row.items():
+                if column := _failure(outcome.partition(": ")[2] if name == "signals" else outcome):
+                    counts[column] += count
+        table[name] = counts
+    return table
 
 
 def _print_counts(title: str, table: dict[str, dict]) -> None:
