@@ -15,8 +15,10 @@ import shutil
 import pytest
 from test_trust_outputs import TRAIN, one_error_line, run_main
 
+from nuanalysis.errors import OptionError
 from nuanalysis.flows.model_io import shipped_model_path
 from nuanalysis.io import demo_sample_path
+from nuanalysis.methods.option_types import check_options
 
 
 @pytest.fixture
@@ -86,3 +88,21 @@ def test_a_failed_reconstruct_write_shows_its_error_after_the_progress_bar(
     assert code == 1 and "no space left on device" in line
     before, _, after = err.partition(line)
     assert before.endswith("\n") and after.strip() == ""
+
+
+def test_nw_refuses_an_eta_step_longer_than_its_grid():
+    """``--option nw.eta_step=1e308`` ran with 0 % valid: the grid was the one η −5."""
+    with pytest.raises(OptionError, match="eta_step must be at most"):
+        check_options("nw", {"eta_step": 1e308})
+    check_options("nw", {"eta_step": 10.0})  # −5 and 5: a grid of two
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated"])
+def test_an_unreadable_file_is_one_error_line(tmp_path, capsys, damage):
+    """uproot's message spans three lines; each became a ``nuanalysis: error:`` line."""
+    path = tmp_path / "events.root"
+    whole = demo_sample_path("dilepton").read_bytes()
+    path.write_bytes(b"not a ROOT file\n" if damage == "text" else whole[: len(whole) // 2])
+    code, err = run_main(capsys, "compare", "--input", path, "--methods", "truth", "--no-report")
+    assert code == 1
+    assert "events.root" in one_error_line(err)
