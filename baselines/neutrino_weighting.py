@@ -183,6 +183,14 @@ class NeutrinoWeightingConfig:
             )
         if self.eta_sampling == "grid" and not (self.eta_step > 0 and self.eta_max >= self.eta_min):
             raise ValueError("the η grid needs eta_step > 0 and eta_max >= eta_min")
+        if (
+            self.eta_sampling == "grid"
+            and self.eta_min < self.eta_max < self.eta_min + self.eta_step
+        ):
+            raise ValueError(
+                "eta_step must be at most eta_max − eta_min: a longer step leaves a grid of "
+                "one η, eta_min"
+            )
         if self.eta_sampling == "gaussian" and not (self.n_eta_draws > 0 and self.eta_width > 0):
             raise ValueError("gaussian η sampling needs n_eta_draws > 0 and eta_width > 0")
         if len(self.top_mass_offsets) == 0:

@@ -44,20 +44,60 @@ text file, a binary mapping file, and the reader's bad classes through
 clear ``nuanalysis: error`` (exit 1 or 2), cleanly (exit 0; on a bad input
 that is a silently accepted value, target 0), or in anything else (target 0).
 
+Option ranges (issue 24, W8): every option of every registered method, found
+from the registry and its type hints (:func:`fuzz_options`), through ``compare
+--option``: values outside its type or range (NaN, ±Infinity, 1e400, '', below
+the minimum, ten times the maximum, 1e308, 1.5 for an integer, a choice that is
+not one) must be a one-line refusal with exit 2; values its type allows without
+a declared range (−1, 0, 10⁸, ±1e308) must be refused or run with valid results
+within :data:`OPTION_SECONDS` of CPU time; its default and the largest value its
+range allows must run.
+
+Full disk (issue 24): ``reconstruct``, ``compare --out``/``--json``, ``train``
+and ``export`` writing to a full 256 kB tmpfs, and to one with 64 kB free: a
+one-line error, non-zero exit, nothing left on the disk (skipped, saying why,
+where mounting is not permitted).
+
+Signals (issue 24, D4): SIGINT and SIGTERM to ``compare --methods M`` once the
+progress bar names method M running, for every method, and SIGINT, SIGTERM and
+SIGKILL to ``generate --jobs 2`` once its workers run: exit 130/143 in one line,
+no traceback, no stray files, no worker alive a second after the parent ended.
+
+User files (issue 24, D1–D3): ``--out`` at a folder of user files (thesis.pdf,
+notes.md, results.json, page.html), at a link to it or to an earlier report, at
+an input, at ``.`` inside the user files and at ``''``, for ``compare``,
+``reconstruct``, ``train`` and ``export``: refused in one line or written
+(through a link), and every user file as it was (SHA-1 before and after).
+
+Every class counts unexpected exceptions, silently accepted bad values and user
+files lost; all must be 0.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/fuzz.py [--events 100000] [--batch 100] [--seed 0] \\
-        [--no-methods] [--no-reader] [--no-cli] [--json out.json]
+        [--no-methods] [--no-reader] [--no-cli] [--no-options] [--no-disk] [--no-signals] \\
+        [--no-user-files] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
+import hashlib
+import inspect
 import io as text_io
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+import typing
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -69,9 +109,19 @@ import torch
 import uproot
 
 from nuanalysis.errors import NuAnalysisError
+from nuanalysis.flows.model_io import shipped_model_path
 from nuanalysis.io import demo_sample_path, load_padded, write_ntuple
-from nuanalysis.methods.registry import available_methods, reconstruct
-from nuanalysis.padded import PaddedEvents
+from nuanalysis.methods.option_types import (
+    OneOf,
+    OnlyFor,
+    Range,
+    alternatives,
+    base_type,
+    metadata,
+    option_hints,
+)
+from nuanalysis.methods.registry import available_methods, get_method, reconstruct
+from nuanalysis.padded import CHANNELS, PaddedEvents
 from nuanalysis.validation import physical_mask
 
 HUGE = 1e5
@@ -615,11 +665,58 @@ def _sigmas_runs(folder: Path, good: Path) -> list[tuple[str, str, list[str]]]:
     return runs
 
 
+def _interrupt_after(cpu_seconds: float) -> threading.Event:
+    """Send this process a SIGINT once it has used ``cpu_seconds`` of CPU time from now (CPU,
+    not wall-clock time: a loaded machine must not look like unbounded work); setting the
+    returned event disarms it."""
+    disarmed = threading.Event()
+    start = time.process_time()
+
+    def watch() -> None:
+        while not disarmed.wait(0.5):
+            if time.process_time() - start > cpu_seconds:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    return disarmed
+
+
+def _run_cli(args: list[str], cpu_seconds: float | None = None) -> tuple[int | str, str]:
+    """``nuanalysis args`` run in this process: (its exit status, or the name of an exception
+    other than SystemExit; its stderr). With ``cpu_seconds``, a run that uses more CPU time
+    gets a SIGINT (it then exits 130: unbounded work)."""
+    from nuanalysis.cli import main
+
+    stderr = text_io.StringIO()
+    disarm = threading.Event() if cpu_seconds is None else _interrupt_after(cpu_seconds)
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(text_io.StringIO()):
+            main(args)
+        code: int | str = 0
+    except SystemExit as stop:
+        if stop.code == 143:  # SIGTERM can only come from outside: it ends the benchmark
+            raise
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except KeyboardInterrupt:  # the watchdog fired outside the command's own handling
+        code = 130
+    except Exception as error:  # the callers count these: target 0
+        code = type(error).__name__
+    finally:
+        disarm.set()
+    return code, stderr.getvalue()
+
+
+def _clear_error(code: int | str, stderr: str, codes: tuple[int, ...] = (1, 2)) -> bool:
+    """Whether a run ended with one of ``codes`` and exactly one ``nuanalysis: error`` line,
+    no traceback."""
+    lines = [line for line in stderr.splitlines() if line.startswith("nuanalysis: error")]
+    return code in codes and len(lines) == 1 and "Traceback" not in stderr
+
+
 def fuzz_cli(seed: int) -> dict[str, dict]:
     """Every command on the damaged files: a clear error (exit 1 or 2), or exit 0 for the
     good inputs only. ``exit 0 on bad input`` counts silently accepted bad input (target 0)."""
-    from nuanalysis.cli import main
-
     tally: dict[str, Counter] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -638,24 +735,419 @@ def fuzz_cli(seed: int) -> dict[str, dict]:
         runs += _sigmas_runs(folder, files["good [semileptonic]"][1])
         for command, name, args in runs:
             counts = tally.setdefault(command, Counter())
-            stderr = text_io.StringIO()
-            try:
-                with (
-                    contextlib.redirect_stderr(stderr),
-                    contextlib.redirect_stdout(text_io.StringIO()),
-                ):
-                    main(args)
+            code, stderr = _run_cli(args)
+            if code == 0:
                 counts[
                     "exit 0" if name.startswith("good") else f"exit 0 on bad input ({name})"
                 ] += 1
-            except SystemExit as stop:
-                text = stderr.getvalue()  # after the progress bar's lines
-                clear = stop.code in (1, 2) and "nuanalysis: error" in text
-                clear = clear and "Traceback" not in text
-                counts["clear error" if clear else f"exit {stop.code} ({name})"] += 1
-            except Exception as error:  # target 0
-                counts[f"{type(error).__name__} ({name})"] += 1
+            elif isinstance(code, str):  # target 0
+                counts[f"{code} ({name})"] += 1
+            else:
+                counts[
+                    "clear error" if _clear_error(code, stderr) else f"exit {code} ({name})"
+                ] += 1
     return {command: dict(counts) for command, counts in tally.items()}
+
+
+# --------------------------------------------------------------------------- option ranges
+
+OPTION_EVENTS = 10
+"""Events per run of the option-range class."""
+OPTION_SECONDS = 60.0
+"""A run with an accepted option that uses more CPU seconds is stopped: unbounded work."""
+NEVER_VALUES = ("NaN", "Infinity", "-Infinity", "1e400", "")
+"""``--option`` values that no option may accept."""
+
+
+def _option_values(hint) -> tuple[list[str], list[str]]:
+    """``--option`` values for an option typed ``hint``, derived from its type and range:
+    (values it must refuse, values it must refuse or run on with valid results in
+    bounded time)."""
+    refuse, doubtful = list(NEVER_VALUES), []
+    for member in alternatives(hint):
+        kind = base_type(member)
+        for extra in metadata(member):
+            if isinstance(extra, Range):
+                refuse.append(f"{extra.minimum - 1 if extra.inclusive else extra.minimum:g}")
+                refuse += [f"{10 * extra.maximum + 1:g}", "1e308"] if extra.maximum < 1e307 else []
+            elif isinstance(extra, OneOf):
+                refuse.append("no-such-choice")
+        if kind is bool:
+            refuse += ["maybe", "2"]
+        elif kind is int:
+            refuse.append("1.5")
+            doubtful += ["-1", "0", "100000000"]
+        elif kind is float:
+            doubtful += ["-1e308", "1e308", "-1", "0"]
+        elif typing.get_origin(kind) in (list, tuple):
+            refuse += ["[]", "[.nan]", "[.inf]"]
+            doubtful += ["[1e308]", "[-1e308]"]
+        elif kind is str:
+            doubtful.append("no-such-choice")
+    ranges = [
+        extra for a in alternatives(hint) for extra in metadata(a) if isinstance(extra, Range)
+    ]
+    for value in doubtful:
+        if ranges and value[-1].isdigit() and not any(r.holds(float(value)) for r in ranges):
+            refuse.append(value)
+    refuse = list(dict.fromkeys(refuse))
+    return refuse, [value for value in dict.fromkeys(doubtful) if value not in refuse]
+
+
+def _option_defaults(name: str) -> dict[str, object]:
+    """Option -> its default value (signature or configuration dataclass) of method ``name``."""
+    spec = get_method(name)
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(spec.function).parameters.values()
+        if p.default is not p.empty
+    }
+    fields = dataclasses.fields(spec.config) if spec.config is not None else ()
+    return {**{f.name: f.default for f in fields}, **defaults}
+
+
+def _as_text(value) -> str | None:
+    """A default value as ``--option`` text (None where the command line cannot give it)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float | str):
+        return str(value)
+    if isinstance(value, tuple) and all(isinstance(v, int | float) for v in value):
+        return json.dumps(list(value))
+    return None
+
+
+def _good_values(hint, default) -> list[str]:
+    """Values inside the option's range: its default and the largest its range allows."""
+    good = [] if _as_text(default) is None else [_as_text(default)]
+    for member in alternatives(hint):
+        for extra in metadata(member):
+            if isinstance(extra, Range) and extra.maximum < 1e307:
+                good.append(f"{extra.maximum:g}")
+            elif isinstance(extra, OneOf):
+                good += extra.choices
+    return list(dict.fromkeys(good))
+
+
+def _option_channel(name: str, hint) -> str:
+    """The channel whose events the option applies to and the method reads."""
+    only = [m.channel for a in alternatives(hint) for m in metadata(a) if isinstance(m, OnlyFor)]
+    return only[0] if only else next(c for c in CHANNELS if name in available_methods(c))
+
+
+def fuzz_options() -> dict[str, dict]:
+    """Every option of every registered method (:func:`option_hints`) through ``compare
+    --option``: values outside its type or range must be a one-line refusal (exit 2)
+    before any work; values its type allows but that make no physics (negative, 10⁸,
+    ±1e308) must be refused or run with valid results within :data:`OPTION_SECONDS`;
+    values inside its range must run. Counted per method: refused as expected, runs,
+    bad values run (silently accepted: 0 valid, unbounded work, or a must-refuse value
+    that ran; target 0), good values refused (target 0), other outcomes (target 0)."""
+    from nuanalysis.cli.options import RUNNER_KEYS
+
+    out: dict[str, Counter] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        warm: set[tuple[str, str]] = set()
+        for name in available_methods():
+            defaults = _option_defaults(name)
+            counts = out.setdefault(name, Counter())
+            for key, hint in option_hints(name).items():
+                refuse, doubtful = _option_values(hint)
+                if key in RUNNER_KEYS:
+                    refuse, doubtful, good = ["1"], [], []
+                else:
+                    good = _good_values(hint, defaults.get(key))
+                channel = _option_channel(name, hint)
+                compare = ["compare", "--input", str(demo_sample_path(channel)), "--methods"]
+                compare += [name, "--max-events", str(OPTION_EVENTS), "--no-report"]
+                if (name, channel) not in warm:  # untimed: the first run compiles the kernels
+                    _run_cli(compare)
+                    warm.add((name, channel))
+                runs = [(v, "refuse") for v in refuse] + [(v, "doubtful") for v in doubtful]
+                for value, expect in runs + [(v, "good") for v in good]:
+                    summary.unlink(missing_ok=True)
+                    args = [*compare, "--json", str(summary), "--option", f"{name}.{key}={value}"]
+                    code, stderr = _run_cli(args, OPTION_SECONDS)
+                    counts[_option_outcome(name, key, value, expect, code, stderr, summary)] += 1
+    return {name: dict(counts) for name, counts in out.items()}
+
+
+def _option_outcome(name, key, value, expect, code, stderr, summary: Path) -> str:
+    """How one ``--option name.key=value`` run ended, in the words of the table."""
+    shown = f"{name}.{key}={value!r}"
+    if _clear_error(code, stderr, (2,)) and key in stderr:
+        return "refused" if expect != "good" else f"good value refused ({shown})"
+    if code == 130 and expect != "good":
+        return f"bad value ran > {OPTION_SECONDS:g} CPU s (silently accepted: {shown})"
+    if code != 0:
+        return f"exit {code} ({shown}): {stderr.strip().splitlines()[-1:]}"
+    valid = json.loads(summary.read_text())["methods"][name]["valid_fraction"]
+    if expect == "refuse" or (expect == "doubtful" and not valid):
+        return f"bad value ran, valid {valid} (silently accepted: {shown})"
+    return "ran" if valid or expect == "doubtful" else f"good value ran with 0 valid ({shown})"
+
+
+# --------------------------------------------------------------------------- full disk
+
+DISK_SIZE = "256k"
+"""Size of the tmpfs that stands for a full disk."""
+
+
+def _fill(folder: Path, leave: int) -> None:
+    """Fill the file system of ``folder`` until at most ``leave`` bytes are free."""
+    with open(folder / "filler", "wb") as filler, contextlib.suppress(OSError):
+        while (free := os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize) > leave:
+            filler.write(b"\0" * min(4096, free - leave))
+            filler.flush()
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-1 of every file below ``folder`` (links followed, not entered)."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha1(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def fuzz_full_disk() -> dict[str, dict]:
+    """Every writing command with ``--out`` on a full (and on a nearly full) small tmpfs:
+    a one-line error with a non-zero exit, no traceback, and nothing left behind on the
+    disk; on the nearly full one an output that fits may be written whole. Skipped, with
+    the reason, where mounting a tmpfs is not permitted."""
+    out: dict[str, Counter] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        disk = Path(tmp) / "disk"
+        disk.mkdir()
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(disk)],
+            capture_output=True,
+            text=True,
+        )
+        if mounted.returncode != 0:
+            reason = f"skipped: mounting a tmpfs failed ({mounted.stderr.strip()})"
+            return {"full disk": {reason: 1}}
+        try:
+            for leave in (0, 64 * 1024):
+                _fill(disk, leave)
+                for command, args in _disk_commands(disk).items():
+                    before = _tree(disk)
+                    code, stderr = _run_cli(args)
+                    left = sorted(set(_tree(disk)) - set(before))
+                    counts = out.setdefault(command, Counter())
+                    if _clear_error(code, stderr) and not left:
+                        counts[f"clear error, nothing left ({leave // 1024} kB free)"] += 1
+                    elif code == 0 and leave:
+                        counts["written whole (it fit)"] += 1
+                        for name in left:
+                            (disk / name).unlink()
+                    else:
+                        counts[f"exit {code}, left {left} ({leave // 1024} kB free)"] += 1
+                (disk / "filler").unlink()
+        finally:
+            subprocess.run(["umount", str(disk)], check=True)
+    return {command: dict(counts) for command, counts in out.items()}
+
+
+def _disk_commands(disk: Path) -> dict[str, list[str]]:
+    """Each writing command, reading the shipped dilepton sample or model, writing to ``disk``."""
+    data = str(demo_sample_path("dilepton"))
+    run = ["--input", data, "--methods", "truth,ellipse"]
+    return {
+        "reconstruct": ["reconstruct", *run, "--out", str(disk / "r.root")],
+        "compare --out": ["compare", *run, "--max-events", "300", "--out", str(disk / "report")],
+        "compare --json": ["compare", *run, "--no-report", "--json", str(disk / "c.json")],
+        "train": [
+            "train",
+            "--input",
+            data,
+            "--out",
+            str(disk / "m.pt"),
+            "--preset",
+            "tiny",
+            "--epochs",
+            "1",
+            "--max-events",
+            "300",
+        ],
+        "export": [
+            "export",
+            "--model",
+            str(shipped_model_path("dilepton")),
+            "--out",
+            str(disk / "m.onnx"),
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- signals
+
+SIGNAL_DELAY = 0.3
+"""Seconds between seeing a method's kernel run and sending the signal."""
+STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -signal.SIGKILL}
+"""The exit status each signal must give (SIGKILL: killed)."""
+
+
+def _descendants(pid: int) -> set[int]:
+    """Processes below ``pid`` (from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _signal_run(args: list[str], folder: Path, ready: Callable[[str, int], bool], signum) -> str:
+    """Run ``nuanalysis args`` in a child process in ``folder``, send ``signum`` once
+    ``ready(stderr so far, pid)``, and say how it ended in the words of the table."""
+    before = _tree(folder)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nuanalysis", *args],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not inherited
+    )
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(process.stderr.read1, b"")))
+    reader.start()
+    while process.poll() is None and not ready(
+        b"".join(chunks).decode(errors="replace"), process.pid
+    ):
+        time.sleep(0.05)
+    time.sleep(SIGNAL_DELAY)
+    workers = _descendants(process.pid)
+    if process.poll() is not None:
+        reader.join()
+        return f"finished before the signal (exit {process.returncode})"
+    process.send_signal(signum)
+    code = process.wait(timeout=120)
+    reader.join()
+    time.sleep(1.0)
+    alive = {pid for pid in workers if Path(f"/proc/{pid}").exists()}
+    for pid in alive:  # the benchmark cleans up what it found
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    stderr = b"".join(chunks).decode(errors="replace")
+    problems = [f"exit {code}"] if code != STATUS[signum] else []
+    if signum != signal.SIGKILL and not _clear_error(code, stderr, (STATUS[signum],)):
+        problems.append("not one line" if "Traceback" not in stderr else "traceback")
+    problems += [f"{len(alive)} workers alive after 1 s"] if alive else []
+    stray = sorted(set(_tree(folder)) ^ set(before))
+    problems += [f"stray files {stray}"] if stray else []
+    said = "one line, " if signum != signal.SIGKILL else ""
+    return ", ".join(problems) or f"exit {code}, {said}no worker or stray file left"
+
+
+def fuzz_signals() -> dict[str, dict]:
+    """SIGINT and SIGTERM to ``compare --methods M --out`` while each method's kernel runs
+    (the progress bar names it running), and SIGINT, SIGTERM and SIGKILL to ``generate
+    --jobs 2`` while its workers run: exit 130/143 with one line and no traceback (SIGKILL:
+    killed), no stray files, no worker alive a second after the parent ended."""
+    out: dict[str, Counter] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        inputs = {}
+        for channel in CHANNELS:  # 5 × 3000 events: the slow kernels run for seconds
+            for k in range(5):
+                shutil.copy(demo_sample_path(channel), folder / f"{channel}_{k}.root")
+            inputs[channel] = str(folder / f"{channel}_*.root")
+        for name in available_methods():
+            channel = next(c for c in CHANNELS if name in available_methods(c))
+            args = ["compare", "--input", inputs[channel], "--methods", name, "--out", "report"]
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                ready = functools.partial(_names_running, name)
+                outcome = _signal_run(args, folder, ready, signum)
+                out.setdefault(f"compare {name}", Counter())[f"{signum.name}: {outcome}"] += 1
+        generate = ["generate", "--channel", "dilepton", "--events", "2000000", "--jobs", "2"]
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            outcome = _signal_run([*generate, "--out", "g.root"], folder, _workers_run, signum)
+            out.setdefault("generate --jobs 2", Counter())[f"{signum.name}: {outcome}"] += 1
+    return {name: dict(counts) for name, counts in out.items()}
+
+
+def _names_running(method: str, stderr: str, pid: int) -> bool:
+    """Whether the progress bar names ``method`` as running (its kernel, after preparing)."""
+    return f", {method}]" in stderr
+
+
+def _workers_run(stderr: str, pid: int) -> bool:
+    """Whether ``pid`` has at least two worker processes."""
+    return len(_descendants(pid)) >= 2
+
+
+# --------------------------------------------------------------------------- user files
+
+USER_FILES = {"thesis.pdf": "x", "notes.md": "x", "results.json": "{}", "page.html": "x"}
+
+
+def fuzz_user_files() -> dict[str, dict]:
+    """``--out`` at a folder of user files, at a link to one, at a link to an earlier
+    report, at an input file, at ``.`` (inside the user files) and ``''``, for every
+    writing command: refused in one line or written (through a link), never a user file
+    lost or changed (checksums before and after), no traceback."""
+    out: dict[str, Counter] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        docs = home / "docs"
+        docs.mkdir()
+        for name, text in USER_FILES.items():
+            (docs / name).write_text(text)
+        shutil.copy(demo_sample_path("dilepton"), home / "data.root")
+        shutil.copy(demo_sample_path("dilepton"), home / "data.ckpt")
+        (home / "linkdocs").symlink_to(docs)
+        compare = ["compare", "--input", "data.root", "--methods", "truth", "--max-events", "50"]
+        _run_cli([*compare, "--out", str(home / "realrep")])  # an earlier report
+        (home / "linkrep").symlink_to(home / "realrep")
+        user = {k: v for k, v in _tree(home).items() if not k.startswith("realrep")}
+        saved = {name: (home / name).read_bytes() for name in user}
+        shutil.copy(shipped_model_path("dilepton"), home / "model.pt")  # export's input
+        train = ["train", "--preset", "tiny", "--epochs", "1", "--max-events", "100"]
+        runs = {
+            "compare": [[*compare, "--out", target] for target in ("docs", "linkdocs", "linkrep")]
+            + [[*compare, "--out", target] for target in ("data.root", "", ".")],
+            "reconstruct": [
+                ["reconstruct", "--input", "data.root", "--methods", "truth", "--out", target]
+                for target in ("docs", "linkdocs", "data.root", "", ".")
+            ],
+            "train": [
+                [*train, "--input", "data.ckpt", "--out", "data"],  # its checkpoint: data.ckpt
+                *(
+                    [*train, "--input", "data.root", "--out", target]
+                    for target in ("docs", "data.root", "")
+                ),
+            ],
+            "export": [
+                ["export", "--model", "model.pt", "--out", target]
+                for target in ("docs", "linkdocs", "model.pt", "", "docs/results.onnx")  # .json
+            ],
+        }
+        for command, argument_lists in runs.items():
+            counts = out.setdefault(command, Counter())
+            for args in argument_lists:
+                inside = args[-1] == "."
+                with contextlib.chdir(docs if inside else home):
+                    code, stderr = _run_cli(args)
+                after = _tree(home)
+                lost = [name for name, digest in user.items() if after.get(name) != digest]
+                shown = f"--out {args[-1]!r}"
+                if lost:
+                    counts[f"user files lost {lost} ({shown})"] += 1
+                    for name in lost:  # restored for the next run
+                        (home / name).write_bytes(saved[name])
+                elif code == 0:
+                    counts["written"] += 1
+                elif _clear_error(code, stderr):
+                    counts["refused in one line"] += 1
+                else:
+                    counts[f"exit {code} ({shown})"] += 1
+    return {command: dict(counts) for command, counts in out.items()}
 
 
 def main() -> None:
@@ -666,10 +1158,15 @@ def main() -> None:
     parser.add_argument("--no-methods", action="store_true", help="skip the Python API part")
     parser.add_argument("--no-reader", action="store_true", help="skip the reader part")
     parser.add_argument("--no-cli", action="store_true", help="skip the command-line part")
+    parser.add_argument("--no-options", action="store_true", help="skip the option ranges")
+    parser.add_argument("--no-disk", action="store_true", help="skip the full disk")
+    parser.add_argument("--no-signals", action="store_true", help="skip the signals")
+    parser.add_argument("--no-user-files", action="store_true", help="skip the user files")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     numba.set_num_threads(1)
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job ignores it
 
     report = {}
     if not args.no_methods:
@@ -685,14 +1182,82 @@ def main() -> None:
             print(f"{name:<56} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
     if not args.no_cli:
         report["cli"] = fuzz_cli(args.seed)
-        print(
-            "\nCLI: runs per command on damaged files (target: clear error, exit 0 on good "
-            "input only, nothing else)"
+        _print_counts(
+            "CLI: runs per command on damaged files (target: clear error, exit 0 on good "
+            "input only, nothing else)",
+            report["cli"],
         )
-        for command, counts in report["cli"].items():
-            print(f"{command:<16} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    if not args.no_options:
+        report["options"] = fuzz_options()
+        _print_counts(
+            "Option ranges: every method option through compare --option (targets: bad values "
+            "refused in one line, good values run)",
+            report["options"],
+        )
+    classes = {
+        "disk": (args.no_disk, fuzz_full_disk, "Full disk: --out on a full 256 kB tmpfs"),
+        "signals": (args.no_signals, fuzz_signals, "Signals during every kernel"),
+        "user_files": (args.no_user_files, fuzz_user_files, "--out at user files"),
+    }
+    for key, (skip, run, title) in classes.items():
+        if not skip:
+            report[key] = run()
+            _print_counts(title, report[key])
+    report["summary"] = summary(report)
+    _print_counts("Summary (targets: all 0)", report["summary"])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+
+
+FINE = ("read", "refused", "clear error", "ran", "written", "skipped", "finished before")
+"""How the outcomes that meet the targets begin (after the failures' words are looked for)."""
+
+
+def _failure(outcome: str) -> str | None:
+    """The summary column an outcome of a class counts in; None where it meets the targets."""
+    if "silently" in outcome or "on bad input" in outcome:
+        return "silently accepted bad values"
+    if "lost" in outcome:
+        return "user files lost"
+    if outcome.startswith("good"):
+        return "good inputs refused"
+    if outcome == "exit 0" or (
+        "naming other" not in outcome
+        and (outcome.startswith(FINE) or outcome.endswith(("nothing left", "stray file left")))
+    ):
+        return None
+    return "unexpected outcomes"
+
+
+def summary(report: dict) -> dict[str, dict[str, int]]:
+    """Per class: unexpected outcomes (exceptions, tracebacks, wrong exit, leftovers, live
+    workers), silently accepted bad values, good inputs refused, user files lost."""
+    columns = [
+        "unexpected outcomes",
+        "silently accepted bad values",
+        "good inputs refused",
+        "user files lost",
+    ]
+    table = {}
+    for name, rows in report.items():
+        counts = dict.fromkeys(columns, 0)
+        for row in rows.values():
+            if name == "methods":
+                counts["unexpected outcomes"] += sum(row["other_exceptions"].values())
+                counts["silently accepted bad values"] += row["valid_nonfinite_or_huge"]
+                counts["good inputs refused"] += sum(row["physical_batches_refused"].values())
+                continue
+            for outcome, count in row.items():
+                if column := _failure(outcome.partition(": ")[2] if name == "signals" else outcome):
+                    counts[column] += count
+        table[name] = counts
+    return table
+
+
+def _print_counts(title: str, table: dict[str, dict]) -> None:
+    print(f"\n{title}")
+    for name, counts in table.items():
+        print(f"{name:<16} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 
 def _print_methods(methods: dict[str, dict], events: int, batch: int) -> None:

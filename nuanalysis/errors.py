@@ -54,4 +54,4 @@ def first_line(error: BaseException) -> str:
     """The first sentence of ``error``'s message (its type name if empty): the cause of a
     foreign library's failure, quoted in a one-line error."""
     text = str(error).strip()
-    return text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(error).__name__
+    return text.splitlines()[0].split(". ")[0].rstrip(".,;:") if text else type(error).__name__

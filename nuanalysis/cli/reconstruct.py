@@ -11,6 +11,7 @@ temporary file renamed to ``--out`` only when every entry is written
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -63,6 +64,7 @@ def command(
     has one: flow log-probability, NW weight).
     """
     check_outputs([("--out", out, False)], request.input_files())
-    with atomic_file(out) as partial:
-        n = write_reconstruction(partial, request.chunks())
+    # closing: a failed write (a full disk) closes the progress bar before the error is shown
+    with atomic_file(out) as partial, contextlib.closing(request.chunks()) as chunks:
+        n = write_reconstruction(partial, chunks)
     click.echo(f"wrote {n} entries × {len(request.methods)} method(s) to {out}")

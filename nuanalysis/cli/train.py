@@ -129,6 +129,7 @@ def command(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     out = Path(out)
+    check_outputs([("--out", out, False)], inputs)  # first: '' or '/' names no checkpoint
     written = [("--out", out, False), ("--out (its checkpoint)", checkpoint_path(out), False)]
     check_outputs(written, inputs)  # --init may be --out: it is read before
     events = load_padded(list(inputs), channel=channel, max_events=max_events)

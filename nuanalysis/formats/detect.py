@@ -13,7 +13,7 @@ from pathlib import Path
 import uproot
 
 from nuanalysis import schema
-from nuanalysis.errors import InputError
+from nuanalysis.errors import InputError, first_line
 
 FORMATS = ("ntuple", "nanoaod", "physlite")
 _MARKERS = {
@@ -27,7 +27,7 @@ def detect_format(path: str | Path) -> str:
     try:
         file = uproot.open(path)
     except (OSError, ValueError) as error:
-        raise InputError(f"{path}: cannot be opened as a ROOT file ({error})") from None
+        raise InputError(f"{path}: cannot be opened as a ROOT file ({first_line(error)})") from None
     with file:
         trees = {key.split(";")[0]: key for key in file.keys(recursive=False)}
         if schema.TREE_NAME in trees:

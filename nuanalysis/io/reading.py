@@ -26,7 +26,7 @@ import uproot
 import vector
 
 from nuanalysis import schema
-from nuanalysis.errors import ChannelError, InputError, NuAnalysisError
+from nuanalysis.errors import ChannelError, InputError, NuAnalysisError, first_line
 from nuanalysis.io.checks import (
     Columns,
     check_columns,
@@ -94,7 +94,7 @@ def _wrap_read_errors(path: Path):
     except Exception as exc:
         raise InputError(
             f"{path}: cannot be read as a ROOT file (corrupt or truncated?): "
-            f"{type(exc).__name__}: {exc}"
+            f"{type(exc).__name__}: {first_line(exc)}"
         ) from exc
 
 
