@@ -173,9 +173,9 @@ def command(
     warning (--min-bin-events). The truth method is always run as the
     reference.
     """
-    from nuanalysis.plotting import sample_label
+    from nuanalysis.plotting import plot_study, sample_label
     from nuanalysis.provenance import display_path, provenance
-    from nuanalysis.unfold_study import format_table, plot_study, unfold_methods, with_reference
+    from nuanalysis.unfold_study import format_table, unfold_methods, with_reference
     from unfolding import UnfoldingError
 
     if request.channel not in (None, "dilepton"):
