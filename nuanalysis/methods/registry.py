@@ -11,22 +11,11 @@ from __future__ import annotations
 
 from nuanalysis.errors import ChannelError
 from nuanalysis.methods.option_types import check_options
-from nuanalysis.methods.spec import REGISTERED, MethodSpec, register
+from nuanalysis.methods.spec import REGISTERED, MethodSpec
+from nuanalysis.methods.spec import register as register  # the decorator, named here too
 from nuanalysis.neutrino_result import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.validation import check_events
-
-__all__ = [
-    "MethodSpec",
-    "NeutrinoResult",
-    "available_methods",
-    "check_applicable",
-    "get_method",
-    "posterior_methods",
-    "reconstruct",
-    "reference_method",
-    "register",
-]
 
 
 def available_methods(channel: str | None = None) -> list[str]:
