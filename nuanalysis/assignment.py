@@ -52,7 +52,8 @@ from baselines.constants import TOP_MASS, W_MASS
 from nuanalysis.candidates import b_jet_candidate_indices, b_jet_candidates
 from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
-from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.methods.defaults import ANALYTIC_BASELINE
+from nuanalysis.methods.registry import NeutrinoResult, reference_method
 from nuanalysis.observables import PAIRING_KEYS, posterior_pairing, top_mass_pairing
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.posterior import RULES, Posterior, PosteriorRule
@@ -652,14 +653,16 @@ BOOTSTRAP_REPLICAS = 400
 def gap_closed(
     correct: dict[str, np.ndarray],
     n_jets: np.ndarray,
-    floor: str = "quadratic",
-    ceiling: str = "truth",
+    floor: str = ANALYTIC_BASELINE,
+    ceiling: str | None = None,
     seed: int = 0,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Per method and :data:`GAP_GROUPS` group: the share (a − a_floor)/(a_ceiling − a_floor)
     of the accuracy gap between ``floor`` and ``ceiling`` that the method closes, with a
     bootstrap uncertainty (the same events are resampled for all methods, so their
-    correlation is kept), and the pooled accuracy with its binomial uncertainty."""
+    correlation is kept), and the pooled accuracy with its binomial uncertainty. ``ceiling``:
+    the reference method (truth ν) by default."""
+    ceiling = reference_method() if ceiling is None else ceiling
     rng = np.random.default_rng(seed)
     capped = np.minimum(n_jets, 9)
     out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in correct}

@@ -90,13 +90,16 @@ def flow_over_quadratic(study: dict) -> tuple[dict[str, float], dict[str, float]
     """b_lep accuracy ratio ν-Flows(mode) / m_W constraint per multiplicity (paper: 1.03 → 1.41)
     and its error (relative errors in quadrature: conservative, as both methods see the same
     events); NaN where the quadratic accuracy is 0 or the column is empty."""
+    from nuanalysis.methods.defaults import ANALYTIC_BASELINE, FLOW_MODE
+
+    flow_method, analytic_method = FLOW_MODE, ANALYTIC_BASELINE
     blep = study["accuracy"].get("blep", {})
-    if "flow" not in blep or "quadratic" not in blep:
+    if flow_method not in blep or analytic_method not in blep:
         return None
     errors = study["uncertainty"]["blep"]
     ratio, ratio_err = {}, {}
-    for n, flow in blep["flow"].items():
-        quadratic = blep["quadratic"][n]
+    for n, flow in blep[flow_method].items():
+        quadratic = blep[analytic_method][n]
         if not (
             quadratic and flow is not None and math.isfinite(flow) and math.isfinite(quadratic)
         ):
@@ -104,7 +107,8 @@ def flow_over_quadratic(study: dict) -> tuple[dict[str, float], dict[str, float]
             continue
         ratio[n] = flow / quadratic
         ratio_err[n] = ratio[n] * math.hypot(
-            errors["flow"][n] / flow if flow else 0.0, errors["quadratic"][n] / quadratic
+            errors[flow_method][n] / flow if flow else 0.0,
+            errors[analytic_method][n] / quadratic,
         )
     return ratio, ratio_err
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nuanalysis.cli.options import RunRequest
+    from nuanalysis.provenance import RunDescription
 
 
-def comparison(run, request: RunRequest) -> dict:
+def comparison(run, request: RunDescription) -> dict:
     """The ``--json`` content (docs/outputs.md, "`compare --json`"), with the statistical
     errors of every number and a ``provenance`` block."""
     from nuanalysis.metrics import method_figures
@@ -110,7 +110,9 @@ def comparison_table(summary: dict):
 
 def truth_offset_note(summary: dict) -> str:
     """Why the truth-ν m_tt and pT_t resolutions are not zero (empty without a truth column)."""
-    truth = summary["methods"].get("truth", {}).get("resolution", {})
+    from nuanalysis.methods.registry import reference_method
+
+    truth = summary["methods"].get(reference_method(), {}).get("resolution", {})
     if "mtt" not in truth or truth["mtt"]["n"] == 0:
         return ""
     mtt, ptt = truth["mtt"], truth["ptt"]
@@ -133,14 +135,16 @@ a truth column — gets a note (:func:`mtt_median_note`)."""
 def mtt_median_note(summary: dict) -> str:
     """Which methods' m_tt median is far from the truth-ν column's, and why that happens to
     the flow's mode (empty when none is)."""
+    from nuanalysis.methods.registry import get_method, reference_method
+
     methods = summary["methods"]
-    reference = methods.get("truth", {}).get("resolution", {}).get("mtt")
+    reference = methods.get(reference_method(), {}).get("resolution", {}).get("mtt")
     has_reference = bool(reference and reference["n"])
     centre, centre_err = (reference["median"], reference["median_err"]) if has_reference else (0, 0)
     far = []
     for name, figures in methods.items():
         r = figures["resolution"].get("mtt")
-        if name == "truth" or not r or not r["n"]:
+        if name == reference_method() or not r or not r["n"]:
             continue
         gap = r["median"] - centre
         if abs(gap) > MTT_MEDIAN_GAP and abs(gap) > 3 * math.hypot(r["median_err"], centre_err):
@@ -153,7 +157,7 @@ def mtt_median_note(summary: dict) -> str:
         "The neutrino components can look unbiased while m_tt is not: m_tt weighs them "
         "through the tops' kinematics and the b ↔ lepton pairing."
     )
-    if any(name.startswith("flow") for name, _ in far):
+    if any(get_method(name).model_type == "flow" for name, _ in far):
         text += (
             " For the flow's mode: the most probable point of the whole neutrino solution (6-D "
             "for two neutrinos) is not the most probable m_tt — where the posterior is broad or "
@@ -185,6 +189,7 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
     import numpy as np
 
     from nuanalysis import plotting
+    from nuanalysis.methods.registry import reference_method
     from nuanalysis.metrics import leptonic_masses, top_observables
     from nuanalysis.observables import truth_observables
     from nuanalysis.provenance import provenance_rows
@@ -218,10 +223,11 @@ def write_comparison_report(run, summary: dict, out_dir: Path) -> Path:
     )
     distributions: dict[str, dict[str, np.ndarray]] = {"mlnu": {}, "mblnu": {}, "mtt": {}}
     true_masses = leptonic_masses(events, truth)
-    distributions["mlnu"]["truth"] = true_masses["mlnu"]
-    distributions["mblnu"]["truth"] = true_masses["mblnu"]
+    truth_method = reference_method()
+    distributions["mlnu"][truth_method] = true_masses["mlnu"]
+    distributions["mblnu"][truth_method] = true_masses["mblnu"]
     if events.truth_top is not None:
-        distributions["mtt"]["truth"] = truth_observables(events)[0]
+        distributions["mtt"][truth_method] = truth_observables(events)[0]
     for m, result in results.items():
         masses = leptonic_masses(events, result.momenta)
         distributions["mlnu"][m] = masses["mlnu"][result.valid]

@@ -88,7 +88,7 @@ from baselines.constants import TOP_MASS
 from nuanalysis.candidates import b_jet_candidates
 from nuanalysis.errors import InputError
 from nuanalysis.kinematics import mass, massless_from_momentum
-from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.methods.registry import NeutrinoResult, reference_method
 from nuanalysis.observables import PAIRING_KEYS
 from nuanalysis.oversampling import event_fractions
 from nuanalysis.padded import PaddedEvents
@@ -119,7 +119,6 @@ MASS_MARGIN = 3.0
 MBL = "mbl"
 """Row of the neutrino-free observable m_bℓ."""
 
-REFERENCE = "truth"
 INTERPOLATIONS = {"linear": 1, "quadratic": 2}
 INTERPOLATION = "linear"
 
@@ -769,7 +768,7 @@ class MassScanStudy:
     n_events: dict[float, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        reference = self.methods.get(REFERENCE)
+        reference = self.methods.get(reference_method())
         if reference is None:
             return
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -788,7 +787,7 @@ class MassScanStudy:
             "interpolation": self.interpolation,
             "likelihood": "binned Poisson shape fit, Barlow-Beeston-lite template statistics",
             "lumi_events": self.lumi_events,
-            "reference": REFERENCE,
+            "reference": reference_method(),
             "methods": {name: s.to_dict(self.lumi_events) for name, s in self.methods.items()},
         }
 
@@ -893,7 +892,7 @@ def run_masscan(
         raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
     degree = INTERPOLATIONS[interpolation]
     names = list(samples[0].results)
-    names.sort(key=lambda name: name != REFERENCE)
+    names.sort(key=lambda name: name != reference_method())
 
     def observed(sample: MassSample, values_valid) -> ObservableSample:
         values, valid = values_valid

@@ -21,7 +21,7 @@ from baselines.constants import TOP_MASS
 from nuanalysis.candidates import b_jet_candidates
 from nuanalysis.errors import ChannelError, InputError
 from nuanalysis.kinematics import mass, massless_from_momentum, pt
-from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.neutrino_result import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
 from nuanalysis.posterior import soft_minimum
 

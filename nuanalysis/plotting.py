@@ -29,29 +29,10 @@ import uproot
 from matplotlib.colors import LogNorm
 
 from baselines.constants import SQRT_S
+from nuanalysis.methods.registry import get_method, reference_method
 from nuanalysis.metrics import COMPONENTS, NEUTRINO_NAMES, neutrino_components
 from nuanalysis.statistics import SMALL_SAMPLE
 
-LABELS = {
-    "truth": "Truth",
-    "quadratic": r"$p_T^{miss}$ + $m_W$",
-    "nw": "Neutrino Weighting",
-    "ellipse": "Ellipse",
-    "ff": r"$\nu$-FF",
-    "flow": r"$\nu$-Flows (mode)",
-    "flow-sample": r"$\nu$-Flows (sample)",
-    "flow-posterior": r"$\nu$-Flows (posterior)",
-}
-COLORS = {
-    "truth": "black",
-    "quadratic": "tab:green",
-    "nw": "tab:purple",
-    "ellipse": "tab:cyan",
-    "ff": "tab:blue",
-    "flow": "tab:orange",
-    "flow-sample": "tab:red",
-    "flow-posterior": "tab:brown",
-}
 AXIS = {
     "px": (r"$p_x$", "GeV", (-250, 250)),
     "py": (r"$p_y$", "GeV", (-250, 250)),
@@ -75,11 +56,13 @@ NEUTRINO_TITLES = {
 
 
 def label(method: str) -> str:
-    return LABELS.get(method, method)
+    """How figures name ``method``: the label it was registered with."""
+    return get_method(method).label
 
 
-def color(method: str) -> str | None:
-    return COLORS.get(method)
+def color(method: str) -> str:
+    """The colour figures draw ``method`` in: the colour it was registered with."""
+    return get_method(method).color
 
 
 def axis_title(key: str) -> str:
@@ -229,12 +212,14 @@ def _mark_flow_bins(ax, h: hist.Hist) -> None:
 def _overlay(
     ax, series: Mapping[str, np.ndarray], key: str, reference: np.ndarray | None, sample: str
 ) -> dict[str, hist.Hist]:
-    """Normalised distributions of ``key``, the truth (``reference``) in black; the histograms."""
+    """Normalised distributions of ``key``, the truth (``reference``, drawn as the reference
+    method) first; the histograms."""
+    truth = reference_method()
     drawn: dict[str, hist.Hist] = {}
     if reference is not None:
-        drawn["truth"] = histogram(reference, key)
+        drawn[truth] = histogram(reference, key)
     drawn.update(
-        {m: histogram(v, key) for m, v in series.items() if m != "truth" or reference is None}
+        {m: histogram(v, key) for m, v in series.items() if m != truth or reference is None}
     )
     for method, h in drawn.items():
         if not _draw_density(ax, h, label=label(method), color=color(method)):
@@ -291,7 +276,7 @@ def plot_reco_vs_true(
     """2-D histograms of reconstructed vs true ``component`` of neutrino 0, one panel per
     method, logarithmic colour scale; a method without a valid event gets a panel saying so
     (paper Fig. 7)."""
-    methods = [m for m in momenta if m != "truth"] or list(momenta)
+    methods = [m for m in momenta if m != reference_method()] or list(momenta)
     ncols = min(len(methods), 3)
     nrows = -(-len(methods) // ncols)
     fig, axes = _figure(ncols=ncols, nrows=nrows, width=5.5, height=5.0)
@@ -338,11 +323,12 @@ def plot_distributions(
     sample: str = "",
 ) -> Path:
     """Overlaid normalised distributions, one panel per quantity: ``values[quantity][method]``
-    (paper Fig. 8). The ``truth`` entry (truth neutrino, same reco objects) is drawn in black."""
+    (paper Fig. 8). The reference method's entry (truth neutrino, same reco objects) is drawn
+    first, in its colour."""
     fig, axes = _figure(ncols=len(values))
     histograms = {}
     for ax, (key, series) in zip(axes[0], values.items(), strict=True):
-        histograms |= _overlay(ax, series, key, series.get("truth"), sample)
+        histograms |= _overlay(ax, series, key, series.get(reference_method()), sample)
     return _save(fig, Path(out_dir), name, histograms)
 
 
@@ -377,7 +363,7 @@ def plot_bars(
         ]
     bars = ax.bar(
         range(len(methods)), np.nan_to_num(heights), yerr=yerr, capsize=4,
-        color=[color(m) or "C0" for m in methods],
+        color=[color(m) for m in methods],
     )  # fmt: skip
     ax.bar_label(bars, texts, fontsize=9, padding=3)
     ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=30, ha="right")
@@ -486,8 +472,6 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
     response (migration probabilities, bins labelled in GeV) and the unfolded spectrum per
     pT_t bin in events / GeV against the truth, with the D'Agostini cross-check; then the
     relative uncertainties and their ratio to the truth-ν result, per pT_t bin vs m_tt."""
-    from nuanalysis.unfold_study import BAYES_ITERATIONS, REFERENCE
-
     out = Path(out_dir)
     written = []
     degenerate = study.degenerate_warning()
@@ -535,7 +519,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
             )  # fmt: skip
             ax.errorbar(
                 centres + 0.05 * widths[:, 0], bayes[:, j], bayes_sigma[:, j], fmt="x",
-                color="grey", label=f"D'Agostini cross-check ({BAYES_ITERATIONS} it.)",
+                color="grey", label=f"D'Agostini cross-check ({m.bayes.regularisation:g} it.)",
             )  # fmt: skip
             ax.set_xlabel(r"$m_{t\bar{t}}$ [GeV]")
             ax.set_xlim(mtt_edges[0], mtt_edges[-1])
@@ -553,7 +537,7 @@ def plot_study(study, out_dir: str | Path, sample: str = "") -> list[Path]:
     ratios = {
         name: m.ratio_to_truth
         for name, m in study.methods.items()
-        if m.ratio_to_truth is not None and name != REFERENCE
+        if m.ratio_to_truth is not None and name != reference_method()
     }
     nrows = 2 if ratios else 1
     fig, axes = _figure(ncols=n_ptt, nrows=nrows, width=5.5, height=4.5, sharex="col")
@@ -659,7 +643,7 @@ MASS_OBSERVABLES = {"mblnu": r"$m(b\ell\nu)$", "mbl": r"$m_{b\ell}$"}
 
 
 def _mass_row_color(name: str) -> str:
-    return "tab:olive" if name == "mbl" else color(name) or "tab:gray"
+    return "tab:olive" if name == "mbl" else color(name)
 
 
 def _mass_row_label(name: str, scan) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nuanalysis.errors import InputError
-from nuanalysis.methods.registry import NeutrinoResult
+from nuanalysis.neutrino_result import NeutrinoResult
 
 DRAWS_KEY = "posterior_draws"
 """``extras`` key: (n, S, n_nu, 3) float32 posterior draws (px, py, pz) in GeV."""

@@ -16,10 +16,15 @@ import os
 import platform
 import shlex
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import nuanalysis
+
+if TYPE_CHECKING:
+    from nuanalysis.methods.resolution import ResolvedMethod
 
 PACKAGE_ROOT = Path(nuanalysis.__file__).resolve().parent
 LIBRARIES = ("numpy", "numba", "torch", "awkward", "uproot", "hist", "matplotlib")
@@ -75,21 +80,33 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def models_used(
-    methods: list[str], channel: str, options: dict[str, dict]
-) -> dict[str, dict[str, str]]:
+def models_used(resolved: Mapping[str, ResolvedMethod], channel: str) -> dict[str, dict[str, str]]:
     """Per learned method: the model file it read (``--model`` or the shipped one) and its hash."""
     from nuanalysis.flows.model_io import shipped_model_path
-    from nuanalysis.methods.registry import get_method
 
     used = {}
-    for name in methods:
-        model_type = get_method(name).model_type
+    for name, method in resolved.items():
+        model_type = method.spec.model_type
         if model_type is None:
             continue
-        path = options.get(name, {}).get("model") or shipped_model_path(channel, model_type)
+        path = method.options.get("model") or shipped_model_path(channel, model_type)
         used[name] = {"path": display_path(path), "sha256": sha256(path)}
     return used
+
+
+class RunDescription(Protocol):
+    """What provenance reads of a run's request (:class:`nuanalysis.cli.options.RunRequest`)."""
+
+    methods: list[str]
+    paths: list[str]
+    mapping: str | None
+    seed: int
+    chunk_size: int
+    max_events: int | None
+    jobs: int
+    scheduler: str | None
+
+    def resolve(self, methods: list[str] | None = None) -> dict[str, ResolvedMethod]: ...
 
 
 def command_line(command: str) -> str:
@@ -107,15 +124,12 @@ def command_line(command: str) -> str:
 
 
 def provenance(
-    request, command: str, channel: str, methods: list[str] | None = None
+    request: RunDescription, command: str, channel: str, methods: list[str] | None = None
 ) -> dict[str, object]:
-    """The provenance block of the ``command`` (``compare``, …) run by ``request`` (a
-    :class:`~nuanalysis.cli.options.RunRequest`) on ``channel`` events with ``methods``
-    (default: the request's)."""
-    from nuanalysis.cli.options import method_options
-
-    methods = request.methods if methods is None else methods
-    options = method_options(methods, request.models, request.settings)
+    """The provenance block of the ``command`` (``compare``, …) run by ``request`` on
+    ``channel`` events with ``methods`` (default: the request's), their options as the run
+    resolved them."""
+    resolved = request.resolve(methods)
     return {
         "package": "nuanalysis",
         "version": nuanalysis.__version__,
@@ -124,13 +138,9 @@ def provenance(
         "inputs": [display_path(path) for path in request.paths],
         "mapping": request.mapping,
         "channel": channel,
-        "methods": methods,
-        "models": models_used(methods, channel, options),
-        "method_options": {
-            name: {k: v for k, v in values.items() if k != "model"}
-            for name, values in options.items()
-            if set(values) - {"model"}
-        },
+        "methods": list(resolved),
+        "models": models_used(resolved, channel),
+        "method_options": {name: m.settings for name, m in resolved.items() if m.settings},
         "seed": request.seed,
         "chunk_size": request.chunk_size,
         "max_events": request.max_events,

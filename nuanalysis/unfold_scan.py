@@ -254,7 +254,7 @@ def stress_weights(mtt_true: np.ndarray, stress: float) -> np.ndarray:
     return (mtt_true / np.mean(mtt_true)) ** stress
 
 
-def format_scan(scans: dict[str, KScan], reference: str = "truth") -> str:
+def format_scan(scans: dict[str, KScan], reference: str) -> str:
     """Per method and regularisation value: mean σ/x and RMS bias (%), closure χ², and at each
     method's equal-bias choice the ratio of σ/x to the reference's."""
     names = list(scans)

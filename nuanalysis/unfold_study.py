@@ -60,7 +60,6 @@ from nuanalysis.methods.registry import NeutrinoResult, check_applicable, recons
 from nuanalysis.observables import reco_observables, truth_observables
 from nuanalysis.oversampling import draw_fractions, posterior_observables
 from nuanalysis.padded import PaddedEvents
-from nuanalysis.plotting import plot_study as plot_study
 from nuanalysis.posterior import Posterior
 from nuanalysis.progress import progress_bar
 from nuanalysis.unfold_scan import (

@@ -49,8 +49,10 @@ def test_methods(monkeypatch):
         (SEMILEPTONIC_ONLY, ("semileptonic",), semileptonic_only),
         (NEVER, CHANNELS, never),
     ]:
-        spec = MethodSpec(name, channels, function, description="test stand-in")
-        monkeypatch.setitem(registry._REGISTRY, name, spec)
+        spec = MethodSpec(
+            name, channels, function, description="test stand-in", label=name, color="tab:gray"
+        )
+        monkeypatch.setitem(registry.REGISTERED, name, spec)
 
 
 def direct(values: np.ndarray) -> tuple[float, float]:

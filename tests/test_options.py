@@ -11,7 +11,7 @@ from nuanalysis.cli import main
 from nuanalysis.cli.options import method_options
 from nuanalysis.errors import OptionError, OptionWarning
 from nuanalysis.io import demo_sample_path, load_padded
-from nuanalysis.methods.registry import reconstruct
+from nuanalysis.methods.registry import get_method, reconstruct
 
 METHODS = ["nw", "ellipse", "flow", "quadratic"]
 
@@ -109,7 +109,8 @@ def test_every_numeric_option_has_a_finite_range(name):
         option_hints,
     )
 
-    named = {k: v for k, v in option_hints(name).items() if k not in config_hints(name)}
+    spec = get_method(name)
+    named = {k: v for k, v in option_hints(spec).items() if k not in config_hints(spec)}
     for key, hint in named.items():
         for member in alternatives(hint):
             if key in UNBOUNDED or base_type(member) not in (int, float):

@@ -105,11 +105,12 @@ def test_assign_tables_mark_small_columns_and_undefined_ratios():
 def test_provenance_names_shipped_files_and_hashes_models():
     from nuanalysis.flows.model_io import shipped_model_path
     from nuanalysis.io import demo_sample_path
+    from nuanalysis.methods.resolution import resolve_methods
     from nuanalysis.provenance import display_path, models_used
 
     assert display_path(demo_sample_path("dilepton")) == "nuanalysis/data/demo_dilepton.root"
     assert display_path("samples/x.root") == "samples/x.root"
-    used = models_used(["truth", "flow", "flow-sample", "nw"], "dilepton", {})
+    used = models_used(resolve_methods(["truth", "flow", "flow-sample", "nw"]), "dilepton")
     shipped = shipped_model_path("dilepton", "flow")
     assert set(used) == {"flow", "flow-sample"}
     assert used["flow"]["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()

@@ -14,18 +14,19 @@ import click
 
 from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.errors import ChannelError
+from nuanalysis.methods.defaults import MASSCAN_METHODS
+from nuanalysis.methods.registry import posterior_methods
 from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 
 # the study's defaults (nuanalysis.masscan, not imported here to keep --help fast;
 # tests/test_masscan.py checks they agree)
-DEFAULT_METHODS = "truth,flow,flow-sample,flow-posterior,nw,ellipse"
+DEFAULT_METHODS = ",".join(MASSCAN_METHODS)
 DEFAULT_MBLNU_WINDOW = "120,230"
 DEFAULT_MBL_WINDOW = "30,170"
 DEFAULT_BIN_WIDTH = 10.0
 DEFAULT_DRAWS = 32
 DEFAULT_LUMI_EVENTS = 10_000
 DEFAULT_REPLICAS = 200
-POSTERIOR_METHOD = "flow-posterior"
 
 
 def parse_window(
@@ -43,11 +44,13 @@ def parse_window(
 
 
 def with_draws(request: RunRequest, draws: int) -> RunRequest:
-    """``request`` with ``flow-posterior.n_samples=draws`` unless ``--option`` set it."""
-    key = f"{POSTERIOR_METHOD}.n_samples="
-    if POSTERIOR_METHOD not in request.methods or any(s.startswith(key) for s in request.settings):
-        return request
-    return replace(request, settings=(*request.settings, f"{key}{draws}"))
+    """``request`` with ``n_samples=draws`` for each method keeping posterior draws
+    (``flow-posterior``) unless ``--option`` set it."""
+    keys = [f"{name}.n_samples=" for name in posterior_methods() if name in request.methods]
+    added = [
+        f"{key}{draws}" for key in keys if not any(s.startswith(key) for s in request.settings)
+    ]
+    return replace(request, settings=(*request.settings, *added)) if added else request
 
 
 @click.command(name="masscan")

@@ -8,21 +8,18 @@ chunking, seed and dask options to a command and hands the command one
 from __future__ import annotations
 
 import functools
-import math
-import re
 import tempfile
-import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-import yaml
 
-from nuanalysis.errors import OptionError
 from nuanalysis.mapping import shipped_mappings
-from nuanalysis.methods.option_types import alternatives, base_type
 from nuanalysis.padded import CHANNELS
+
+if TYPE_CHECKING:
+    from nuanalysis.methods.resolution import ResolvedMethod
 
 METHOD_HELP = "comma-separated method names, e.g. truth,flow,nw,ellipse"
 
@@ -43,128 +40,27 @@ def parse_methods(text: str) -> list[str]:
     return names
 
 
-RUNNER_KEYS = {
-    "seed": "use --seed (each event's random numbers derive from it and the event's entry)",
-    "first_event_index": "each chunk passes its first global entry",
-    "model": "use --model",
-}
+def resolved_methods(
+    methods: list[str], models: tuple[str, ...], settings: tuple[str, ...]
+) -> dict[str, ResolvedMethod]:
+    """``--methods`` with their ``--model`` and ``--option`` values, resolved once
+    (:func:`~nuanalysis.methods.resolution.resolve_methods`); a misplaced option is a usage
+    error naming it, every bad value one line of the :class:`~nuanalysis.errors.OptionError`."""
+    from nuanalysis.methods.resolution import MisplacedOptionError, resolve_methods
+
+    try:
+        return resolve_methods(methods, models, settings)
+    except MisplacedOptionError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from None
 
 
 def method_options(
     methods: list[str], models: tuple[str, ...], settings: tuple[str, ...]
 ) -> dict[str, dict]:
-    """Per-method keyword options from ``--model`` and ``--option``.
-
-    ``--model PATH`` goes to every learned method reading that file's model
-    type (a ``flow`` file to ``flow`` and ``flow-sample``, an ``ff`` file to
-    ``ff``); ``--model METHOD=PATH`` to one method. ``--option METHOD.KEY=VALUE``
-    sets any keyword of the method (``nw.preset=grid``, ``flow.n_samples=64``),
-    VALUE read as the option's type (:func:`parse_option_value`) and checked
-    like the Python API checks it (:func:`~nuanalysis.methods.option_types.check_options`);
-    every bad value is one line of the :class:`~nuanalysis.errors.OptionError`.
-    """
-    from nuanalysis.flows.runtime import model_file_config
-    from nuanalysis.methods.option_types import (
-        check_options,
-        describe,
-        option_hints,
-        unknown_option,
-    )
-    from nuanalysis.methods.registry import get_method
-
-    options: dict[str, dict] = {}
-    problems: list[str] = []
-    for item in models:
-        name, sep, path = item.partition("=")
-        path = path if sep else item
-        if sep and name not in methods:
-            raise click.BadParameter(f"{name!r} is not among --methods", param_hint="--model")
-        if not Path(path).is_file():
-            raise click.BadParameter(f"model file {path} does not exist", param_hint="--model")
-        if sep:
-            targets = [name]
-        else:
-            model_type = model_file_config(path)["model_type"]
-            targets = [m for m in methods if get_method(m).model_type == model_type]
-            if not targets:
-                raise click.BadParameter(
-                    f"{path} is a {model_type!r} model, but none of --methods reads one",
-                    param_hint="--model",
-                )
-        for target in targets:
-            options.setdefault(target, {})["model"] = path
-    for item in settings:
-        target, dot, assignment = item.partition(".")
-        key, equals, text = assignment.partition("=")
-        if not (dot and equals and key):
-            raise click.BadParameter(
-                f"{item!r} is not METHOD.KEY=VALUE (e.g. nw.preset=grid)", param_hint="--option"
-            )
-        if target not in methods:
-            raise click.BadParameter(f"{target!r} is not among --methods", param_hint="--option")
-        if key in RUNNER_KEYS:
-            raise click.BadParameter(
-                f"{key!r} is set by the runner: {RUNNER_KEYS[key]}", param_hint="--option"
-            )
-        hints = option_hints(target)
-        if key not in hints:
-            problems.append(unknown_option(target, key, hidden=RUNNER_KEYS))
-            continue
-        try:
-            options.setdefault(target, {})[key] = parse_option_value(text, hints[key])
-        except ValueError:
-            problems.append(f"option {target}.{key}={text}: must be {describe(hints[key])}")
-    for target, values in options.items():
-        try:
-            check_options(target, values)
-        except OptionError as error:
-            problems.append(str(error))
-    if problems:
-        raise OptionError("\n".join(problems))
-    return options
-
-
-TRUE_WORDS = ("true", "yes", "1")
-FALSE_WORDS = ("false", "no", "0")
-
-
-def _parse_as(kind, text: str):
-    """``text`` as a value of the plain type ``kind``; ValueError if it is not one."""
-    word = text.strip().lower()
-    if kind is type(None) and word in ("none", "null"):
-        return None
-    if kind is bool and word in TRUE_WORDS + FALSE_WORDS:
-        return word in TRUE_WORDS
-    if kind is int and re.fullmatch(r"[+-]?\d+", word):
-        return int(word)
-    if kind is float and math.isfinite(number := float(word)):  # ValueError if not a number
-        return number
-    if typing.get_origin(kind) in (list, tuple):
-        values = yaml.safe_load(text)
-        numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in values or ()]
-        if isinstance(values, list) and values and all(numeric):
-            return typing.get_origin(kind)(float(v) for v in values)
-    if kind is str:
-        return text
-    if kind is Any:
-        return yaml.safe_load(text)
-    raise ValueError(text)
-
-
-def parse_option_value(text: str, hint):
-    """The value of ``--option METHOD.KEY=text`` for an option typed ``hint``, strictly:
-    booleans only true/false/yes/no/1/0, integers only integers, numbers finite, lists
-    of numbers as ``[a, b]``, ``none`` where None is allowed; ValueError otherwise.
-    Per-event arrays cannot be given on the command line."""
-    kinds = [base_type(member) for member in alternatives(hint)]
-    order = (type(None), bool, int, float)  # "1" is an integer before it is a number or text
-    kinds.sort(key=lambda kind: order.index(kind) if kind in order else len(order))
-    for kind in kinds:
-        try:
-            return _parse_as(kind, text)
-        except (ValueError, TypeError, yaml.YAMLError):
-            continue
-    raise ValueError(text)
+    """Per-method keyword options from ``--model`` and ``--option`` (methods given none are
+    left out): the options of :func:`resolved_methods`."""
+    resolved = resolved_methods(methods, models, settings)
+    return {name: dict(method.options) for name, method in resolved.items() if method.options}
 
 
 @dataclass
@@ -187,6 +83,17 @@ class RunRequest:
     seed: int
     jobs: int
     scheduler: str | None
+    _resolved: dict[tuple[str, ...], dict[str, ResolvedMethod]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def resolve(self, methods: list[str] | None = None) -> dict[str, ResolvedMethod]:
+        """``methods`` (default: ``--methods``) with their options, resolved once per list
+        (:func:`resolved_methods`): the runner and provenance read the same value."""
+        names = tuple(self.methods if methods is None else methods)
+        if names not in self._resolved:
+            self._resolved[names] = resolved_methods(list(names), self.models, self.settings)
+        return self._resolved[names]
 
     def input_files(self) -> list[str]:
         """Every file the run reads: ``--input`` (globs expanded), ``--model`` and ``--mapping``.
@@ -204,11 +111,11 @@ class RunRequest:
 
     def _runner_arguments(self, methods: list[str] | None) -> dict:
         """Keyword arguments of :func:`nuanalysis.runner.iter_chunks` (and ``run_methods``)."""
-        methods = self.methods if methods is None else methods
+        resolved = self.resolve(methods)
         return dict(
             paths=self.paths,
-            methods=methods,
-            options=method_options(methods, self.models, self.settings),
+            methods=list(resolved),
+            options={name: dict(m.options) for name, m in resolved.items() if m.options},
             channel=self.channel,
             mapping=self.mapping,
             chunk_size=self.chunk_size,

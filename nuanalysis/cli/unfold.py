@@ -194,12 +194,11 @@ def command(
     warning (--min-bin-events). The truth method is always run as the
     reference.
     """
-    from nuanalysis.plotting import sample_label
+    from nuanalysis.plotting import plot_study, sample_label
     from nuanalysis.provenance import display_path, provenance
     from nuanalysis.unfold_study import (
         ResponseSample,
         format_table,
-        plot_study,
         unfold_methods,
         with_reference,
     )

@@ -20,13 +20,6 @@ from nuanalysis.posterior import DRAWS_KEY, LOG_PROB_KEY
 
 vector.register_awkward()
 
-WEIGHTED_METHODS = frozenset({"flow", "flow-sample", "flow-posterior", "nw"})
-"""Methods returning a per-event figure of merit (flow log-density, NW weight):
-the ``weight`` field. tests/test_columnar.py checks it against every registered method."""
-
-POSTERIOR_METHODS = frozenset({"flow-posterior"})
-"""Methods returning posterior draws (:data:`~nuanalysis.posterior.DRAWS_KEY`): ``draws``."""
-
 NEUTRINO_FIELDS = ("nu", "nubar")
 """Record fields of the neutrinos in the order of ``NeutrinoResult.momenta``: ν (W⁺), ν̄ (W⁻)."""
 
@@ -44,10 +37,10 @@ def output_layout(method: str, channel: str, options: dict | None = None) -> Out
     """The fields a method's records have on ``channel`` events with ``options``."""
     spec = get_method(method)
     n_draws = None
-    if method in POSTERIOR_METHODS:
+    if spec.keeps_posterior:
         default = inspect.signature(spec.function).parameters["n_samples"].default
         n_draws = int((options or {}).get("n_samples", default))
-    return OutputLayout(N_NEUTRINOS[channel], method in WEIGHTED_METHODS, n_draws)
+    return OutputLayout(N_NEUTRINOS[channel], spec.weighted, n_draws)
 
 
 def _momentum4d(p3: np.ndarray) -> ak.Array:

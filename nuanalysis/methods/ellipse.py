@@ -42,7 +42,8 @@ from baselines.ellipse import dilepton_neutrinos, single_neutrino
 from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import OptionError
 from nuanalysis.methods.option_types import BMass, OnlyFor, Resolution, TopMasses, WMasses
-from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.methods.spec import register
+from nuanalysis.neutrino_result import NeutrinoResult
 from nuanalysis.padded import CHANNELS, PaddedEvents
 
 
@@ -92,6 +93,8 @@ def _met_inverse_covariance(met_resolution, n: int) -> np.ndarray:
     "ellipse",
     channels=CHANNELS,
     description="Betchart et al. analytic ν ellipses (arXiv:1305.1878): 2ν intersection / 1ν χ²",
+    label="Ellipse",
+    color="tab:cyan",
 )
 def ellipse_method(
     events: PaddedEvents,

@@ -38,7 +38,8 @@ from nuanalysis.flows.inference import (
 from nuanalysis.flows.runtime import BACKENDS
 from nuanalysis.kinematics import mass
 from nuanalysis.methods.option_types import OneOf, SampleCount, StepCount
-from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.methods.spec import register
+from nuanalysis.neutrino_result import NeutrinoResult
 from nuanalysis.observables import pair_tops
 from nuanalysis.padded import CHANNELS, PaddedEvents
 from nuanalysis.posterior import DRAWS_KEY, LOG_PROB_KEY
@@ -141,7 +142,10 @@ def _posterior_estimate(
     description="ν-Flows / ν²-Flows mode: the most probable solution (a few flow samples "
     f"climbing log p; `estimator=draws`: the most probable of {MODE_SAMPLES}; "
     "`estimator=mtt-mean`: the mode at the posterior's m_tt)",
+    label=r"$\nu$-Flows (mode)",
+    color="tab:orange",
     model_type="flow",
+    weighted=True,
 )
 def flow_mode_method(
     events: PaddedEvents,
@@ -182,7 +186,10 @@ def flow_mode_method(
     "flow-sample",
     channels=CHANNELS,
     description="ν-Flows / ν²-Flows: one sample of the neutrino posterior per event",
+    label=r"$\nu$-Flows (sample)",
+    color="tab:red",
     model_type="flow",
+    weighted=True,
 )
 def flow_sample_method(
     events: PaddedEvents,
@@ -200,7 +207,11 @@ def flow_sample_method(
     channels=CHANNELS,
     description=f"ν-Flows / ν²-Flows mode, keeping {MODE_SAMPLES} posterior draws for the "
     "posterior-aware χ² assignment and b ↔ lepton pairing",
+    label=r"$\nu$-Flows (posterior)",
+    color="tab:brown",
     model_type="flow",
+    weighted=True,
+    keeps_posterior=True,
 )
 def flow_posterior_method(
     events: PaddedEvents,
@@ -223,6 +234,8 @@ def flow_posterior_method(
     "ff",
     channels=CHANNELS,
     description="ν-FF: feed-forward regression of the neutrino momenta",
+    label=r"$\nu$-FF",
+    color="tab:blue",
     model_type="ff",
 )
 def regression_method(

@@ -43,7 +43,8 @@ from baselines.neutrino_weighting import preset as nw_preset
 from nuanalysis.candidates import b_jet_candidate_indices
 from nuanalysis.errors import OptionError
 from nuanalysis.methods.option_types import OneOf, TopMasses, WMasses
-from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.methods.spec import register
+from nuanalysis.neutrino_result import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
 
 
@@ -75,7 +76,10 @@ def _trial_etas(eta_values, n: int) -> np.ndarray | None:
     "nw",
     channels=("dilepton",),
     description="Neutrino Weighting (AnalysisTop/NeutrinoWeighter): η scan, m_t scan, b smearing",
+    label="Neutrino Weighting",
+    color="tab:purple",
     config=NeutrinoWeightingConfig,
+    weighted=True,
 )
 def neutrino_weighting_method(
     events: PaddedEvents,

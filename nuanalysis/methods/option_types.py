@@ -18,7 +18,8 @@ call and in the command line before any work: unknown keys (with the nearest
 valid one), values of the wrong type and values out of range are one
 :class:`~nuanalysis.errors.OptionError` with one line per bad value; an
 option given for events it does not apply to is an
-:class:`~nuanalysis.errors.OptionWarning`.
+:class:`~nuanalysis.errors.OptionWarning`. :func:`parse_option_value` reads an option's
+value from text (``--option METHOD.KEY=VALUE``) as its type.
 """
 
 from __future__ import annotations
@@ -29,17 +30,22 @@ import functools
 import inspect
 import math
 import numbers
+import re
 import types
 import typing
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
+import yaml
 
 from baselines.constants import B_MASS_RANGE, MAX_COLLISION_ENERGY, TOP_MASS_RANGE, W_MASS_RANGE
 from nuanalysis.errors import OptionError, OptionWarning
+
+if TYPE_CHECKING:
+    from nuanalysis.methods.spec import MethodSpec
 
 MAX_DRAWS = 4096
 """Most flow draws (or ascent starts) per event an option may ask for: 16 × the paper's 256."""
@@ -103,33 +109,27 @@ StepCount = Annotated[int, Range(0, True, f"an integer from 0 to {MAX_STEPS}", M
 """Gradient steps per event: each costs a flow evaluation and its gradient."""
 
 
-def option_hints(name: str) -> dict[str, Any]:
-    """Option name → type hint (``Annotated`` kept) of method ``name``; ``Any`` where untyped."""
-    return dict(_option_hints(name))
+def option_hints(spec: MethodSpec) -> dict[str, Any]:
+    """Option name → type hint (``Annotated`` kept) of method ``spec``; ``Any`` if untyped."""
+    return dict(_option_hints(spec))
 
 
 @functools.cache
-def _option_hints(name: str) -> tuple[tuple[str, Any], ...]:
-    from nuanalysis.methods.registry import get_method
-
-    spec = get_method(name)
+def _option_hints(spec: MethodSpec) -> tuple[tuple[str, Any], ...]:
     hints = typing.get_type_hints(spec.function, include_extras=True)
     parameters = list(inspect.signature(spec.function).parameters.values())[1:]  # after events
     named = [(p.name, hints.get(p.name, Any)) for p in parameters if p.kind != p.VAR_KEYWORD]
     return tuple(named) + tuple(
-        (key, hint) for key, hint in config_hints(name).items() if key not in dict(named)
+        (key, hint) for key, hint in config_hints(spec).items() if key not in dict(named)
     )
 
 
-def config_hints(name: str) -> dict[str, Any]:
-    """Type hints of the fields of method ``name``'s configuration dataclass (empty without)."""
-    from nuanalysis.methods.registry import get_method
-
-    config = get_method(name).config
-    if config is None:
+def config_hints(spec: MethodSpec) -> dict[str, Any]:
+    """Type hints of the fields of the method's configuration dataclass (empty without)."""
+    if spec.config is None:
         return {}
-    hints = typing.get_type_hints(config, include_extras=True)
-    return {field.name: hints[field.name] for field in dataclasses.fields(config)}
+    hints = typing.get_type_hints(spec.config, include_extras=True)
+    return {field.name: hints[field.name] for field in dataclasses.fields(spec.config)}
 
 
 def alternatives(hint, carried: tuple = ()) -> list:
@@ -230,10 +230,11 @@ def shown(value) -> str:
     return str(value)
 
 
-def unknown_option(name: str, key: str, hidden: Collection[str] = ()) -> str:
-    """The message for an option ``key`` that method ``name`` does not have, listing its
+def unknown_option(spec: MethodSpec, key: str, hidden: Collection[str] = ()) -> str:
+    """The message for an option ``key`` that the method ``spec`` does not have, listing its
     options but ``hidden`` ones (those the command line sets itself)."""
-    known = [option for option in option_hints(name) if option not in hidden]
+    name = spec.name
+    known = [option for option in option_hints(spec) if option not in hidden]
     if not known:
         return f"unknown option {key!r} for method {name}; it takes no options"
     message = f"unknown option {key!r} for method {name}; valid options: {', '.join(known)}"
@@ -241,21 +242,20 @@ def unknown_option(name: str, key: str, hidden: Collection[str] = ()) -> str:
     return message + (f"; did you mean {close[0]!r}?" if close else "")
 
 
-def check_options(name: str, options: Mapping[str, Any], channel: str | None = None) -> None:
-    """Refuse bad ``options`` of method ``name`` (one line per bad value); warn about
+def check_options(spec: MethodSpec, options: Mapping[str, Any], channel: str | None = None) -> None:
+    """Refuse bad ``options`` of the method ``spec`` (one line per bad value); warn about
     options that do not apply to ``channel`` events (when given)."""
-    from nuanalysis.methods.registry import get_method
-
-    hints = option_hints(name)
+    name = spec.name
+    hints = option_hints(spec)
     problems = []
     for key, value in options.items():
         if key not in hints:
-            problems.append(unknown_option(name, key))
+            problems.append(unknown_option(spec, key))
         elif not any(_accepts(member, value) for member in alternatives(hints[key])):
             problems.append(f"option {name}.{key}={shown(value)}: must be {describe(hints[key])}")
-    config = get_method(name).config
-    named = inspect.signature(get_method(name).function).parameters
-    settings = {k: v for k, v in options.items() if k in config_hints(name) and k not in named}
+    config = spec.config
+    named = inspect.signature(spec.function).parameters
+    settings = {k: v for k, v in options.items() if k in config_hints(spec) and k not in named}
     if settings and not problems:
         try:
             config(**settings)
@@ -280,3 +280,46 @@ def check_options(name: str, options: Mapping[str, Any], channel: str | None = N
                 OptionWarning,
                 stacklevel=3,
             )
+
+
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+
+
+def _parse_as(kind, text: str):
+    """``text`` as a value of the plain type ``kind``; ValueError if it is not one."""
+    word = text.strip().lower()
+    if kind is type(None) and word in ("none", "null"):
+        return None
+    if kind is bool and word in TRUE_WORDS + FALSE_WORDS:
+        return word in TRUE_WORDS
+    if kind is int and re.fullmatch(r"[+-]?\d+", word):
+        return int(word)
+    if kind is float and math.isfinite(number := float(word)):  # ValueError if not a number
+        return number
+    if typing.get_origin(kind) in (list, tuple):
+        values = yaml.safe_load(text)
+        numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in values or ()]
+        if isinstance(values, list) and values and all(numeric):
+            return typing.get_origin(kind)(float(v) for v in values)
+    if kind is str:
+        return text
+    if kind is Any:
+        return yaml.safe_load(text)
+    raise ValueError(text)
+
+
+def parse_option_value(text: str, hint):
+    """The value of ``--option METHOD.KEY=text`` for an option typed ``hint``, strictly:
+    booleans only true/false/yes/no/1/0, integers only integers, numbers finite, lists
+    of numbers as ``[a, b]``, ``none`` where None is allowed; ValueError otherwise.
+    Per-event arrays cannot be given on the command line."""
+    kinds = [base_type(member) for member in alternatives(hint)]
+    order = (type(None), bool, int, float)  # "1" is an integer before it is a number or text
+    kinds.sort(key=lambda kind: order.index(kind) if kind in order else len(order))
+    for kind in kinds:
+        try:
+            return _parse_as(kind, text)
+        except (ValueError, TypeError, yaml.YAMLError):
+            continue
+    raise ValueError(text)

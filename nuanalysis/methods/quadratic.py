@@ -24,7 +24,8 @@ from baselines.constants import ELECTRON_MASS, MUON_MASS, W_MASS
 from baselines.quadratic import quadratic_pz
 from nuanalysis.errors import OptionError
 from nuanalysis.methods.option_types import OneOf, WMasses
-from nuanalysis.methods.registry import NeutrinoResult, register
+from nuanalysis.methods.spec import register
+from nuanalysis.neutrino_result import NeutrinoResult
 from nuanalysis.padded import PaddedEvents
 
 SOLUTIONS = ("smaller", "larger", "both")
@@ -39,6 +40,8 @@ def lepton_masses(lep_pid: np.ndarray) -> np.ndarray:
     "quadratic",
     channels=("semileptonic",),
     description="m_W constraint: p_T^ν = MET, p_z from the quadratic (ν-Flows eq. 3)",
+    label=r"$p_T^{miss}$ + $m_W$",
+    color="tab:green",
 )
 def quadratic_method(
     events: PaddedEvents,
