@@ -35,10 +35,26 @@ def dilepton_events():
     return events
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, also where the tests were started with SIGINT ignored
+    (a background job of a shell)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _default_sigint() -> None:
+    """In the child before it starts: SIGINT as a terminal gives it (Python then raises)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("signum", "expected"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)]
 )
-def test_a_signal_inside_a_kernel_stops_it_cleanly(dilepton_events, monkeypatch, signum, expected):
+def test_a_signal_inside_a_kernel_stops_it_cleanly(
+    dilepton_events, monkeypatch, ctrl_c_raises, signum, expected
+):
     """The signal arrives 0.2 s into one NW kernel call over 200 events (about a second):
     the run stops with the signal's own exception once the kernel returns."""
     monkeypatch.setattr(nw_kernels, "KERNEL_EVENTS", 10**6)  # one long kernel call
@@ -66,6 +82,7 @@ def _interrupt_mid_run(arguments: list[str], signum: int) -> tuple[int, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=_default_sigint,
     )
     stderr = bytearray()
 
