@@ -369,7 +369,13 @@ def test_observables_refuse_semileptonic_events(tmp_path):
 def _register_half_failing_method():
     from nuanalysis.methods.registry import NeutrinoResult, register
 
-    @register("_test-half-failures", channels=("dilepton",), description="truth, every 2nd fails")
+    @register(
+        "_test-half-failures",
+        channels=("dilepton",),
+        description="truth, every 2nd fails",
+        label="half failures",
+        color="tab:gray",
+    )
     def half(events):
         valid = (np.arange(len(events)) // 2) % 2 == 0  # fails in half the even and odd entries
         return NeutrinoResult(events.truth_nu.copy(), valid)
@@ -402,7 +408,13 @@ def test_study_records_a_method_that_cannot_be_unfolded(dilepton_events):
     from nuanalysis.observables import truth_observables
     from nuanalysis.unfold_study import format_table, run_study
 
-    @register("_test-low-mass-only", channels=("dilepton",), description="fails above 450 GeV")
+    @register(
+        "_test-low-mass-only",
+        channels=("dilepton",),
+        description="fails above 450 GeV",
+        label="low mass only",
+        color="tab:olive",
+    )
     def low_mass_only(events):
         return NeutrinoResult(events.truth_nu.copy(), truth_observables(events)[0] < 450)
 

@@ -8,8 +8,6 @@ for both. See :mod:`nuanalysis.assignment` (the study) and
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from nuanalysis.assignment_report import (
@@ -21,20 +19,13 @@ from nuanalysis.assignment_report import (
     ratio_line,
     write_assignment_report,
 )
+from nuanalysis.cli.driver import ReportOutputs, report_options
 from nuanalysis.cli.options import RunRequest, run_options
-from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 
 
 @click.command(name="assign")
 @run_options(default_channel="semileptonic")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="nuanalysis-assign",
-    show_default=True,
-    help="report folder (accuracy plots, report.md, index.html)",
-)
+@report_options(default_out="nuanalysis-assign", report_contents="accuracy plots")
 @click.option(
     "--sigmas",
     "sigmas_path",
@@ -43,21 +34,7 @@ from nuanalysis.outputs import atomic_folder, check_outputs, write_json
     help="use these σ (JSON {method: {lnu, blnu, qq, bqq}}, or an earlier --json) instead "
     "of calibrating; then every entry is evaluated",
 )
-@click.option("--no-report", is_flag=True, help="print and write JSON only, no figures")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="write the numbers (with errors and provenance) as JSON",
-)
-def command(
-    request: RunRequest,
-    out_dir,
-    sigmas_path,
-    no_report,
-    json_path,
-) -> None:
+def command(request: RunRequest, outputs: ReportOutputs, sigmas_path) -> None:
     """χ² jet assignment accuracy per neutrino method (ν-Flows eq. 4, Tables 2–5).
 
     Semileptonic: every assignment of the 9 leading jets to (b_lep, b_had, q1,
@@ -74,8 +51,7 @@ def command(
 
     names, paths = request.methods, request.paths
     inputs = request.input_files() + ([] if sigmas_path is None else [sigmas_path])
-    report = None if no_report else out_dir
-    check_outputs([("--out", report, True), ("--json", json_path, False)], inputs)
+    outputs.check(inputs)
     given = None if sigmas_path is None else load_sigmas(sigmas_path)
     rules = None if sigmas_path is None else load_posterior_rules(sigmas_path)
     missing = [name for name in names if given is not None and name not in given]
@@ -110,10 +86,4 @@ def command(
         click.echo("\n" + ratio_line(*ratio, study["n_events"]))
     for line in posterior_lines(study):
         click.echo(line)
-    if not no_report:
-        with atomic_folder(out_dir) as folder:
-            html_path = write_assignment_report(study, tables, folder)
-        click.echo(f"wrote {Path(out_dir) / html_path.name}")
-    if json_path is not None:
-        write_json(json_path, study)
-        click.echo(f"wrote {json_path}")
+    outputs.write(study, lambda folder: write_assignment_report(study, tables, folder))

@@ -8,35 +8,18 @@ timing) in :mod:`nuanalysis.runner`. The options shared with ``reconstruct``,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from nuanalysis.cli.driver import ReportOutputs, report_options
 from nuanalysis.cli.options import RunRequest, run_options
 from nuanalysis.comparison import comparison, comparison_table, write_comparison_report
 from nuanalysis.errors import InputError
-from nuanalysis.outputs import atomic_folder, check_outputs, write_json
 
 
 @click.command(name="compare")
 @run_options(default_channel="dilepton")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="nuanalysis-report",
-    show_default=True,
-    help="report folder (figures, report.md, index.html)",
-)
-@click.option("--no-report", is_flag=True, help="print and write JSON only, no figures")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="write the numbers (with errors and provenance) as JSON",
-)
-def command(request: RunRequest, out_dir, no_report, json_path) -> None:
+@report_options(default_out="nuanalysis-report", report_contents="figures")
+def command(request: RunRequest, outputs: ReportOutputs) -> None:
     """Compare neutrino methods on the same events: valid fraction, speed, resolutions, plots.
 
     Resolution = median and width68 (half the 16–84 % range) of reco − true on
@@ -45,8 +28,7 @@ def command(request: RunRequest, out_dir, no_report, json_path) -> None:
     thread, compilation and model loading excluded). With --jobs or
     --scheduler the chunks run on dask, with results identical to one process.
     """
-    report = None if no_report else out_dir
-    check_outputs([("--out", report, True), ("--json", json_path, False)], request.input_files())
+    outputs.check(request.input_files())
     run = request.run()
     paths = request.paths
     if not run.events.has_truth:
@@ -58,10 +40,4 @@ def command(request: RunRequest, out_dir, no_report, json_path) -> None:
 
     for note in table_notes(summary):
         click.echo(note)
-    if not no_report:
-        with atomic_folder(out_dir) as folder:
-            html_path = write_comparison_report(run, summary, folder)
-        click.echo(f"wrote {Path(out_dir) / html_path.name}")
-    if json_path is not None:
-        write_json(json_path, summary)
-        click.echo(f"wrote {json_path}")
+    outputs.write(summary, lambda folder: write_comparison_report(run, summary, folder))
