@@ -54,7 +54,7 @@ def with_draws(request: RunRequest, draws: int) -> RunRequest:
 
 
 @click.command(name="masscan")
-@run_options(default_channel=None, default_methods=DEFAULT_METHODS)
+@run_options(default_channel=None, default_methods=DEFAULT_METHODS, labelled_inputs=True)
 @click.option(
     "--draws",
     type=click.IntRange(min=1),

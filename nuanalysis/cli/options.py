@@ -168,12 +168,40 @@ def _mapping_file(ctx, param, value: str | None) -> str | None:
         raise click.BadParameter(str(error)) from None
 
 
-def run_options(default_channel: str | None, default_methods: str | None = None):
+def _converted(
+    items: list[str], file_format: str, channel: str | None, scratch: Path, labelled: bool
+) -> list[str]:
+    """``items`` with every NanoAOD/PHYSLITE file replaced by its ntuple in ``scratch``
+    (:func:`nuanalysis.formats.convert.ntuple_inputs`); a ``LABEL=`` prefix of a
+    ``labelled`` item is kept."""
+    from nuanalysis.formats.convert import ntuple_inputs
+
+    if not labelled:
+        return ntuple_inputs(items, file_format, channel, scratch)
+    converted = []
+    for index, item in enumerate(items):
+        label, sep, path = item.partition("=")
+        if not sep:
+            label, path = "", item
+        folder = scratch / str(index)
+        folder.mkdir()
+        paths = ntuple_inputs([path], file_format, channel, folder)
+        converted += [f"{label}{sep}{p}" for p in paths]
+    return converted
+
+
+def run_options(
+    default_channel: str | None,
+    default_methods: str | None = None,
+    labelled_inputs: bool = False,
+):
     """Decorator adding the shared options; the command receives ``request: RunRequest``.
 
     ``default_channel``: the channel of the demo sample used without
     ``--input``; None makes ``--input`` required. ``default_methods``: ``--methods``
-    without the option; None makes it required.
+    without the option; None makes it required. ``labelled_inputs``: an ``--input``
+    may be ``LABEL=PATH`` (masscan's ``MASS=PATH``); the label is kept and only the
+    path is read (and converted from NanoAOD/PHYSLITE).
     """
 
     def decorate(function):
@@ -193,9 +221,7 @@ def run_options(default_channel: str | None, default_methods: str | None = None)
             file_format = kwargs.pop("file_format")
             with tempfile.TemporaryDirectory(prefix="nuanalysis-") as scratch:
                 if inputs and (shared["mapping"] is None or file_format != "auto"):
-                    from nuanalysis.formats.convert import ntuple_inputs
-
-                    paths = ntuple_inputs(paths, file_format, channel, Path(scratch))
+                    paths = _converted(paths, file_format, channel, Path(scratch), labelled_inputs)
                 request = RunRequest(
                     methods=parse_methods(shared.pop("methods")),
                     paths=paths,
