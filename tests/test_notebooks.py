@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NOTEBOOKS = ("chi2_assignment.ipynb", "unfolding.ipynb", "top_mass.ipynb")
+NOTEBOOKS = ("chi2_assignment.ipynb", "unfolding.ipynb", "top_mass.ipynb", "coffea_ttbar.ipynb")
 
 KEY_NUMBERS = {
     "chi2_assignment.ipynb": (
@@ -29,6 +29,11 @@ KEY_NUMBERS = {
         r"valid fraction: (.*)",
     ),
     "top_mass.ipynb": (r"slope \S+: (-?[\d.]+); fit at ([\d.]+): ([\d.]+) ± ([\d.]+)",),
+    "coffea_ttbar.ipynb": (
+        r"(\d+) of (\d+) events pass the dilepton selection",
+        r"valid for ([\d.]+)% of the events",
+        r"χ² to truth\s+([\d.]+)",
+    ),
 }
 """What each notebook prints that its saved outputs must show as the code prints it now."""
 
@@ -146,3 +151,16 @@ def test_top_mass_notebook():
     # truth-ν follows the true mass; the ellipse solves with m_t = 172.5 GeV and cannot
     assert 0.2 < slopes["truth"] < 1.1
     assert abs(slopes["ellipse"]) < 0.1 < slopes["truth"] - slopes["ellipse"]
+
+
+def test_coffea_notebook():
+    """The coffea processor on a local dask cluster: the selection, every method's valid
+    fraction and the unfolded spectra's χ² to truth as saved."""
+    pytest.importorskip("coffea")
+    outputs = executed_outputs("coffea_ttbar.ipynb", "dilepton")
+    assert_saved_outputs_are_current("coffea_ttbar.ipynb", outputs)
+    valid = dict(re.findall(r"(\S+): valid for ([\d.]+)% of the events", outputs))
+    assert float(valid["flow-posterior"]) == 100.0
+    assert 50 < float(valid["ellipse"]) < float(valid["nw"]) < 100
+    chi2 = [float(x) for x in re.findall(r"χ² to truth\s+([\d.]+) / (?:12) bins", outputs)]
+    assert len(chi2) == 3 and all(value < 3 * 12 for value in chi2)
