@@ -21,6 +21,7 @@ from pathlib import Path
 from nuanalysis.columnar.api import reconstruct
 from nuanalysis.errors import OptionError
 from nuanalysis.flows.runtime import BACKENDS
+from nuanalysis.methods.defaults import FLOW_MODE
 from nuanalysis.methods.registry import get_method
 
 
@@ -36,7 +37,7 @@ class NeutrinoFlowWrapper:
     def __init__(
         self,
         model: str | Path | None = None,
-        method: str = "flow",
+        method: str = FLOW_MODE,
         backend: str = "torch",
         **options,
     ):

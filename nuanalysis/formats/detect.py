@@ -14,6 +14,7 @@ import uproot
 
 from nuanalysis import schema
 from nuanalysis.errors import InputError, first_line
+from nuanalysis.mapping import mapping_suggestion
 
 FORMATS = ("ntuple", "nanoaod", "physlite")
 _MARKERS = {
@@ -37,7 +38,8 @@ def detect_format(path: str | Path) -> str:
                 return name
         found = ", ".join(f"{k} ({file[v].classname})" for k, v in trees.items()) or "nothing"
     raise InputError(
-        f"{path}: neither a nuanalysis ntuple (tree '{schema.TREE_NAME}'), CMS NanoAOD "
+        f"{path}: no tree '{schema.TREE_NAME}' of a nuanalysis ntuple, nor CMS NanoAOD "
         f"(tree 'Events' with nJet) nor ATLAS PHYSLITE (tree 'CollectionTree' with "
-        f"AnalysisJetsAuxDyn.pt); found {found}"
+        f"AnalysisJetsAuxDyn.pt); found {found}; if this ntuple uses other tree or branch "
+        f"names or units, read it through a mapping ({mapping_suggestion()})"
     )
