@@ -121,7 +121,9 @@ def test_format_errors_are_one_line(written, tmp_path):
     alien = tmp_path / "alien.root"
     with uproot.recreate(alien) as file:
         file.mktree("Delphes", {"x": np.float32}).extend({"x": np.zeros(3, np.float32)})
-    with pytest.raises(InputError, match=r"no tree 'events' .* found Delphes \(TTree\); .*mapping='delphes'"):
+    with pytest.raises(
+        InputError, match=r"no tree 'events' .* found Delphes \(TTree\); .*mapping='delphes'"
+    ):
         detect_format(alien)
     base = ["reconstruct", "--methods", "ellipse", "--out", str(tmp_path / "o.root")]
     for args, message in (
