@@ -3,7 +3,7 @@
 The commands run in a scratch folder whose ``samples/`` holds the shipped demo
 samples under the names the README uses (``eval_dilepton.root`` …), and with
 few events: the only changes to a command are :func:`smaller`'s (``--events``,
-``--max-events``, ``--epochs``), so a README command that no longer parses, a
+``--max-events``, ``--epochs``, ``--draws``), so a README command that no longer parses, a
 renamed option or a command failing on the demo data fails here. ``generate``
 runs first, as its own process (its ``--jobs`` forks, and FastJet's banner must
 show once); the others in this process through the click group.
@@ -67,6 +67,8 @@ def smaller(words: list[str]) -> list[str]:
         return _set(words, "--events", GENERATED_EVENTS)
     if words[0] == "train":
         return _set(_set(words, "--max-events", MAX_EVENTS), "--epochs", "1")
+    if words[0] == "calibrate":
+        return _set(_set(words, "--events", GENERATED_EVENTS), "--draws", "16")
     return words
 
 
