@@ -48,6 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nuanalysis.errors import OptionError
+from nuanalysis.flows.ascent import padded_rows
 from nuanalysis.flows.encoder import EventModel
 from nuanalysis.flows.features import event_features, momenta_from_targets
 from nuanalysis.flows.noise import event_noise
@@ -121,7 +122,9 @@ def _draw(
         n = part.stop - part.start
         shape = (n, n_samples, runner.n_targets)
         noise = np.float32(scale) * _noise(seed, first_event_index + part.start, shape, latent_mode)
-        drawn, log_prob = runner.sample_from_noise(features.select(part), noise)
+        rows = padded_rows(n).numpy()  # a batch's size must not change its rounding
+        drawn, log_prob = runner.sample_from_noise(features.select(part).select(rows), noise[rows])
+        drawn, log_prob = drawn[:n], log_prob[:n]
         yield part, momenta_from_targets(drawn, runner.n_neutrinos), log_prob.astype(np.float64)
 
 
