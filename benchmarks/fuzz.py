@@ -1010,6 +1010,14 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (dead, waiting for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _signal_run(args: list[str], folder: Path, ready: Callable[[str, int], bool], signum) -> str:
     """Run ``nuanalysis args`` in a child process in ``folder``, send ``signum`` once
     ``ready(stderr so far, pid)``, and say how it ended in the words of the table."""
@@ -1042,7 +1050,7 @@ def _signal_run(args: list[str], folder: Path, ready: Callable[[str, int], bool]
         process.wait()
     reader.join()
     time.sleep(1.0)
-    alive = {pid for pid in workers if Path(f"/proc/{pid}").exists()}
+    alive = {pid for pid in workers if _running(pid)}
     for pid in alive:  # the benchmark cleans up what it found
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
