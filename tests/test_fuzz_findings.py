@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 
 import pytest
 from test_trust_outputs import TRAIN, one_error_line, run_main
 
 from nuanalysis.errors import OptionError
 from nuanalysis.flows.model_io import shipped_model_path
+from nuanalysis.generation.runner import start_worker
+from nuanalysis.interrupts import signals_outside_kernels
 from nuanalysis.io import demo_sample_path
 from nuanalysis.methods.option_types import check_options
+from nuanalysis.outputs import termination_as_exception
 
 
 @pytest.fixture
@@ -106,3 +111,20 @@ def test_an_unreadable_file_is_one_error_line(tmp_path, capsys, damage):
     code, err = run_main(capsys, "compare", "--input", path, "--methods", "truth", "--no-report")
     assert code == 1
     assert "events.root" in one_error_line(err)
+
+
+def _worker_handlers(_) -> tuple:
+    return tuple(signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM))
+
+
+def test_generate_workers_do_not_inherit_the_commands_signal_handlers():
+    """SIGINT or SIGTERM to ``generate --jobs 2`` just after its workers started left the
+    parent waiting for them for ever (3 of 12 tries): the forked workers carried the
+    command's Python handlers. Its pool initializer restores the defaults (SIGINT ignored:
+    the parent stops the pool)."""
+    context = multiprocessing.get_context("fork")
+    with termination_as_exception(), signals_outside_kernels():
+        assert callable(signal.getsignal(signal.SIGTERM))
+        with context.Pool(1, initializer=start_worker, initargs=(os.getpid(),)) as pool:
+            handlers = pool.map(_worker_handlers, [0])[0]
+    assert handlers == (signal.SIG_DFL, signal.SIG_IGN, signal.SIG_DFL)

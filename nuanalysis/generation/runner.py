@@ -317,11 +317,25 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def start_worker(parent: int) -> None:
+    """The pool's and the manager's initializer: :func:`die_with_parent`, and the signal
+    handlers a forked worker inherits from the command (SIGTERM raising ``Terminated``,
+    the held-back signals' SIGALRM poll) back to the defaults, so that the pool's
+    ``terminate()`` (SIGTERM) ends a worker at once; SIGINT is ignored, as Ctrl-C reaches
+    the parent, which stops the pool. With the inherited handlers, an interrupt just after
+    the workers started left the parent waiting for them for ever."""
+    die_with_parent(parent)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_parallel(channel, quotas, seeds, top_mass, params, bar, resmear) -> list[JobResult]:
     context = multiprocessing.get_context("fork")
     manager = SyncManager(ctx=context)
-    manager.start(die_with_parent, (os.getpid(),))
-    orphan_guard = {"initializer": die_with_parent, "initargs": (os.getpid(),)}
+    manager.start(start_worker, (os.getpid(),))
+    orphan_guard = {"initializer": start_worker, "initargs": (os.getpid(),)}
     with manager, context.Pool(len(quotas), **orphan_guard) as pool:
         progress = manager.Queue()
         pending = [
