@@ -1115,13 +1115,13 @@ def fuzz_user_files() -> dict[str, dict]:
     out: dict[str, Counter] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        docs = home / "docs"
+        docs = home / "thesis"
         docs.mkdir()
         for name, text in USER_FILES.items():
             (docs / name).write_text(text)
         shutil.copy(demo_sample_path("dilepton"), home / "data.root")
         shutil.copy(demo_sample_path("dilepton"), home / "data.ckpt")
-        (home / "linkdocs").symlink_to(docs)
+        (home / "linkthesis").symlink_to(docs)
         compare = ["compare", "--input", "data.root", "--methods", "truth", "--max-events", "50"]
         _run_cli([*compare, "--out", str(home / "realrep")])  # an earlier report
         (home / "linkrep").symlink_to(home / "realrep")
@@ -1130,22 +1130,30 @@ def fuzz_user_files() -> dict[str, dict]:
         shutil.copy(shipped_model_path("dilepton"), home / "model.pt")  # export's input
         train = ["train", "--preset", "tiny", "--epochs", "1", "--max-events", "100"]
         runs = {
-            "compare": [[*compare, "--out", target] for target in ("docs", "linkdocs", "linkrep")]
+            "compare": [
+                [*compare, "--out", target] for target in ("thesis", "linkthesis", "linkrep")
+            ]
             + [[*compare, "--out", target] for target in ("data.root", "", ".")],
             "reconstruct": [
                 ["reconstruct", "--input", "data.root", "--methods", "truth", "--out", target]
-                for target in ("docs", "linkdocs", "data.root", "", ".")
+                for target in ("thesis", "linkthesis", "data.root", "", ".")
             ],
             "train": [
                 [*train, "--input", "data.ckpt", "--out", "data"],  # its checkpoint: data.ckpt
                 *(
                     [*train, "--input", "data.root", "--out", target]
-                    for target in ("docs", "data.root", "")
+                    for target in ("thesis", "data.root", "")
                 ),
             ],
             "export": [
                 ["export", "--model", "model.pt", "--out", target]
-                for target in ("docs", "linkdocs", "model.pt", "", "docs/results.onnx")  # .json
+                for target in (
+                    "thesis",
+                    "linkthesis",
+                    "model.pt",
+                    "",
+                    "thesis/results.onnx",
+                )  # .json
             ],
         }
         for command, argument_lists in runs.items():

@@ -23,6 +23,7 @@ from nuanalysis.generation.runner import start_worker
 from nuanalysis.interrupts import signals_outside_kernels
 from nuanalysis.io import demo_sample_path
 from nuanalysis.methods.option_types import check_options
+from nuanalysis.methods.registry import get_method
 from nuanalysis.outputs import termination_as_exception
 
 
@@ -48,9 +49,9 @@ def test_export_refuses_an_empty_out_in_one_line(capsys, model):
 
 
 def test_export_keeps_a_users_json_beside_out(capsys, tmp_path, model):
-    """``export --out docs/results.onnx`` replaced the user's ``docs/results.json`` with the
+    """``export --out thesis/results.onnx`` replaced the user's ``thesis/results.json`` with the
     input description; now it is refused and the file and folder stay as they were."""
-    docs = tmp_path / "docs"
+    docs = tmp_path / "thesis"
     docs.mkdir()
     (docs / "results.json").write_text('{"chi2": 1.02}')
     code, err = run_main(capsys, "export", "--model", model, "--out", docs / "results.onnx")
@@ -98,8 +99,8 @@ def test_a_failed_reconstruct_write_shows_its_error_after_the_progress_bar(
 def test_nw_refuses_an_eta_step_longer_than_its_grid():
     """``--option nw.eta_step=1e308`` ran with 0 % valid: the grid was the one η −5."""
     with pytest.raises(OptionError, match="eta_step must be at most"):
-        check_options("nw", {"eta_step": 1e308})
-    check_options("nw", {"eta_step": 10.0})  # −5 and 5: a grid of two
+        check_options(get_method("nw"), {"eta_step": 1e308})
+    check_options(get_method("nw"), {"eta_step": 10.0})  # −5 and 5: a grid of two
 
 
 @pytest.mark.parametrize("damage", ["text", "truncated"])
