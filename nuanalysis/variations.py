@@ -33,6 +33,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from nuanalysis import kinematics
 from nuanalysis.errors import InputError
 from nuanalysis.generation.detector import ATLAS_LIKE, DetectorParameters
 from nuanalysis.padded import PaddedEvents
@@ -57,10 +58,7 @@ GROUPS = {
 
 def _jet_kinematics(events: PaddedEvents) -> tuple[np.ndarray, np.ndarray]:
     """Energy and |η| of every padded jet (zeros for padding)."""
-    px, py, pz, energy = np.moveaxis(events.jets, -1, 0)
-    pt = np.hypot(px, py)
-    abs_eta = np.abs(np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0)))
-    return energy, abs_eta
+    return events.jets[..., 3], np.abs(kinematics.eta(events.jets))
 
 
 def _rescale_jets(events: PaddedEvents, factor: np.ndarray) -> PaddedEvents:
