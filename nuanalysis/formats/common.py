@@ -108,3 +108,41 @@ def pt_ordered(objects):
     """``objects`` sorted by descending pT within each event."""
     lib = array_library(objects)
     return objects[lib.argsort(objects.pt, axis=1, ascending=False, stable=True)]
+
+
+def select_events(objects: Objects, channel: ChannelSelection | str, where: str = "NanoAOD"):
+    """Event records of the events passing ``channel``'s selection; eager input that
+    selects nothing is refused with the lepton multiplicities it has."""
+    selection = channel if isinstance(channel, ChannelSelection) else ChannelSelection(channel)
+    mask = select_channel(objects, selection)
+    lib = array_library(objects.jets)
+    if lib is ak and not ak.any(mask):
+        counts = np.bincount(ak.to_numpy(ak.num(objects.leptons.pt, axis=1)))
+        found = ", ".join(f"{n} with {k}" for k, n in enumerate(counts) if n)
+        raise ChannelError(
+            f"{where}: none of the {len(mask)} events passes the {selection.channel} selection "
+            f"(events by number of selected leptons: {found or 'none'})"
+        )
+    truth = objects.truth_neutrinos
+    selected = Objects(
+        *(getattr(objects, f)[mask] for f in ("leptons", "jets", "met_pt", "met_phi", "weight")),
+        None if truth is None else truth[mask],
+    )
+    if (
+        lib is ak
+        and truth is not None
+        and not has_channel_truth(selected.truth_neutrinos, selection.channel)
+    ):
+        selected.truth_neutrinos = None
+    return event_records(selected, selection.channel)
+
+
+def read_objects(path, tree: str, schema, entry_stop: int | None, build, cuts):
+    """``build(events, cuts)`` on one file's ``tree`` read eagerly by coffea NanoEvents with
+    ``schema`` (a NanoAOD or PHYSLITE builder's :class:`Objects`)."""
+    from coffea.nanoevents import NanoEventsFactory
+
+    events = NanoEventsFactory.from_root(
+        {str(path): tree}, schemaclass=schema, mode="eager", entry_stop=entry_stop
+    ).events()
+    return build(events, cuts)

@@ -31,17 +31,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import awkward as ak
-import numpy as np
 
-from nuanalysis.errors import ChannelError, InputError
+from nuanalysis.errors import InputError
 from nuanalysis.formats.common import (
     ChannelSelection,
     Objects,
     array_library,
-    event_records,
-    has_channel_truth,
     pt_ordered,
-    select_channel,
+    read_objects,
+    select_events,
 )
 
 BTAG_MEDIUM = {"btagUParTAK4B": 0.1272, "btagDeepFlavB": 0.3086, "btagPNetB": 0.245}
@@ -198,33 +196,6 @@ def nanoaod_objects(events, cuts: NanoAODSelection | None = None) -> Objects:
     return Objects(leptons, _jets(events, cuts, selected), met.pt, met.phi, weight, truth)
 
 
-def select_events(objects: Objects, channel: ChannelSelection | str, where: str = "NanoAOD"):
-    """Event records of the events passing ``channel``'s selection; eager input that
-    selects nothing is refused with the lepton multiplicities it has."""
-    selection = channel if isinstance(channel, ChannelSelection) else ChannelSelection(channel)
-    mask = select_channel(objects, selection)
-    lib = array_library(objects.jets)
-    if lib is ak and not ak.any(mask):
-        counts = np.bincount(ak.to_numpy(ak.num(objects.leptons.pt, axis=1)))
-        found = ", ".join(f"{n} with {k}" for k, n in enumerate(counts) if n)
-        raise ChannelError(
-            f"{where}: none of the {len(mask)} events passes the {selection.channel} selection "
-            f"(events by number of selected leptons: {found or 'none'})"
-        )
-    truth = objects.truth_neutrinos
-    selected = Objects(
-        *(getattr(objects, f)[mask] for f in ("leptons", "jets", "met_pt", "met_phi", "weight")),
-        None if truth is None else truth[mask],
-    )
-    if (
-        lib is ak
-        and truth is not None
-        and not has_channel_truth(selected.truth_neutrinos, selection.channel)
-    ):
-        selected.truth_neutrinos = None
-    return event_records(selected, selection.channel)
-
-
 def read_nanoaod(
     path: str,
     channel: ChannelSelection | str,
@@ -232,12 +203,7 @@ def read_nanoaod(
     entry_stop: int | None = None,
 ) -> ak.Array:
     """Eager event records of one NanoAOD file's ``channel`` events (module docstring)."""
-    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+    from coffea.nanoevents import NanoAODSchema
 
-    events = NanoEventsFactory.from_root(
-        {str(path): "Events"},
-        schemaclass=NanoAODSchema,
-        mode="eager",
-        entry_stop=entry_stop,
-    ).events()
-    return select_events(nanoaod_objects(events, cuts), channel, where=str(path))
+    objects = read_objects(path, "Events", NanoAODSchema, entry_stop, nanoaod_objects, cuts)
+    return select_events(objects, channel, where=str(path))

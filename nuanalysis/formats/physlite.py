@@ -35,8 +35,14 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from nuanalysis.formats.common import ChannelSelection, Objects, array_library, pt_ordered
-from nuanalysis.formats.nanoaod import select_events
+from nuanalysis.formats.common import (
+    ChannelSelection,
+    Objects,
+    array_library,
+    pt_ordered,
+    read_objects,
+    select_events,
+)
 
 MEV = 1e-3
 """GeV per MeV."""
@@ -183,12 +189,9 @@ def read_physlite(
     entry_stop: int | None = None,
 ) -> ak.Array:
     """Eager event records of one PHYSLITE file's ``channel`` events (module docstring)."""
-    from coffea.nanoevents import NanoEventsFactory, PHYSLITESchema
+    from coffea.nanoevents import PHYSLITESchema
 
-    events = NanoEventsFactory.from_root(
-        {str(path): "CollectionTree"},
-        schemaclass=PHYSLITESchema,
-        mode="eager",
-        entry_stop=entry_stop,
-    ).events()
-    return select_events(physlite_objects(events, cuts), channel, where=str(path))
+    objects = read_objects(
+        path, "CollectionTree", PHYSLITESchema, entry_stop, physlite_objects, cuts
+    )
+    return select_events(objects, channel, where=str(path))
